@@ -1,0 +1,20 @@
+// The `outreach` command line: one program, each capability registers its own commands.
+import { Command } from 'commander';
+import { createCliContext, type CliContext } from './cli-context.js';
+
+/** Every capability's command registration, in the order `--help` lists them. */
+const registrations: Array<(program: Command, ctx: CliContext) => void> = [];
+
+export function buildProgram(): Command {
+  const program = new Command('outreach')
+    .description('Secure Outreach: HIPAA-grade patient outreach between the EHR and the CRM')
+    .option('--json', 'print machine-readable JSON')
+    .showHelpAfterError();
+  const ctx = createCliContext(program);
+  for (const register of registrations) register(program, ctx);
+  return program;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await buildProgram().parseAsync(process.argv);
+}

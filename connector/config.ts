@@ -1,0 +1,116 @@
+// Configuration, parsed once by zod from the environment and an optional JSON file under OUTREACH_HOME.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const csv = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** Every environment variable the product reads, with its meaning (the README table is generated from this). */
+export const configVariables = {
+  OUTREACH_HOME: 'Data folder: PGlite store, key file, logs (default ./.outreach).',
+  DATABASE_URL: 'PostgreSQL connection string; when set the store uses PostgreSQL instead of PGlite.',
+  DATABASE_SCHEMA: 'PostgreSQL schema to use (default public).',
+  OUTREACH_MASTER_KEY: 'Base64 32-byte master key; overrides the key file (use a KMS in production).',
+  OUTREACH_LOG_LEVEL: 'pino log level (default info).',
+  OUTREACH_LOG_FILE: 'Write structured logs to this file as well as stderr.',
+  OUTREACH_SESSION_IDLE_MINUTES: 'Idle timeout of API sessions (default 15).',
+  OUTREACH_SESSION_ABSOLUTE_HOURS: 'Absolute lifetime of API sessions (default 12).',
+  OUTREACH_API_HOST: 'API listen address (default 127.0.0.1).',
+  OUTREACH_API_PORT: 'API listen port (default 8787).',
+  OUTREACH_TLS_CERT: 'PEM certificate file; with OUTREACH_TLS_KEY the API serves HTTPS.',
+  OUTREACH_TLS_KEY: 'PEM private key file for the API.',
+  OUTREACH_PUBLIC_URL: 'Public base URL for portal, unsubscribe and tracking links.',
+  OUTREACH_EXTENSION_ORIGINS: 'Comma-separated origins allowed by CORS (the extension).',
+  OUTREACH_EXTRA_CA_FILE: 'PEM file of additional trusted CAs (FHIR, SMTP, MTA-STS); never disables verification.',
+  OUTREACH_DNS_SERVERS: 'Comma-separated DNS servers (host:port) for MX, MTA-STS and TLSA look-ups.',
+  OUTREACH_SMTP_RELAY_URL: 'smtp(s)://user:pass@host:port of a smarthost; when set, mail goes through it instead of direct MX.',
+  OUTREACH_SENDER_CONCURRENCY: 'Delivery workers per process (default 4).',
+  OUTREACH_OPEN_FHIR_ENDPOINTS: 'Allow FHIR endpoints without auth (test servers only; default false).',
+  SF_LOGIN_URL: 'Salesforce login URL (https://login.salesforce.com or a My Domain).',
+  SF_CLIENT_ID: 'Salesforce connected-app consumer key.',
+  SF_USERNAME: 'Salesforce integration user.',
+  SF_JWT_KEY_FILE: 'PEM private key for the Salesforce JWT bearer flow.',
+} as const;
+
+export const ConfigSchema = z.object({
+  home: z.string(),
+  databaseUrl: z.string().url().optional(),
+  databaseSchema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('public'),
+  masterKey: z.string().optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  logFile: z.string().optional(),
+  sessionIdleMinutes: z.coerce.number().int().positive().default(15),
+  sessionAbsoluteHours: z.coerce.number().int().positive().default(12),
+  apiHost: z.string().default('127.0.0.1'),
+  apiPort: z.coerce.number().int().min(0).max(65535).default(8787),
+  tlsCert: z.string().optional(),
+  tlsKey: z.string().optional(),
+  publicUrl: z.string().url().optional(),
+  extensionOrigins: csv.default([]),
+  extraCaFile: z.string().optional(),
+  dnsServers: csv.default([]),
+  smtpRelayUrl: z.string().optional(),
+  senderConcurrency: z.coerce.number().int().positive().default(4),
+  openFhirEndpoints: bool.default(false),
+  salesforce: z
+    .object({
+      loginUrl: z.string().url().optional(),
+      clientId: z.string().optional(),
+      username: z.string().optional(),
+      jwtKeyFile: z.string().optional(),
+    })
+    .default({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+type Env = Record<string, string | undefined>;
+
+/** Parses the configuration. `env` defaults to the process environment; tests pass their own. */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const home = resolve(env.OUTREACH_HOME ?? overrides.home ?? '.outreach');
+  const file = join(home, 'config.json');
+  const fromFile = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  const raw = {
+    ...fromFile,
+    home,
+    databaseUrl: env.DATABASE_URL,
+    databaseSchema: env.DATABASE_SCHEMA,
+    masterKey: env.OUTREACH_MASTER_KEY,
+    logLevel: env.OUTREACH_LOG_LEVEL,
+    logFile: env.OUTREACH_LOG_FILE,
+    sessionIdleMinutes: env.OUTREACH_SESSION_IDLE_MINUTES,
+    sessionAbsoluteHours: env.OUTREACH_SESSION_ABSOLUTE_HOURS,
+    apiHost: env.OUTREACH_API_HOST,
+    apiPort: env.OUTREACH_API_PORT,
+    tlsCert: env.OUTREACH_TLS_CERT,
+    tlsKey: env.OUTREACH_TLS_KEY,
+    publicUrl: env.OUTREACH_PUBLIC_URL,
+    extensionOrigins: env.OUTREACH_EXTENSION_ORIGINS,
+    extraCaFile: env.OUTREACH_EXTRA_CA_FILE,
+    dnsServers: env.OUTREACH_DNS_SERVERS,
+    smtpRelayUrl: env.OUTREACH_SMTP_RELAY_URL,
+    senderConcurrency: env.OUTREACH_SENDER_CONCURRENCY,
+    openFhirEndpoints: env.OUTREACH_OPEN_FHIR_ENDPOINTS,
+    salesforce: {
+      loginUrl: env.SF_LOGIN_URL,
+      clientId: env.SF_CLIENT_ID,
+      username: env.SF_USERNAME,
+      jwtKeyFile: env.SF_JWT_KEY_FILE,
+    },
+  };
+  const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
+  const parsed = ConfigSchema.safeParse({ ...defined, ...overrides, home });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`Invalid configuration at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** True when running under CI (tests that need PostgreSQL or Chromium fail instead of skipping). */
+export function isCi(env: Env = process.env): boolean {
+  return env.CI === 'true' || env.CI === '1';
+}
