@@ -3,16 +3,33 @@ import { join } from 'node:path';
 import type { Config } from './config.js';
 import { createLogger, type Log } from './logger.js';
 import { openDb, type Db } from './store/db.js';
+import type { FieldCipher } from './store/cipher.js';
+import { openKeyring, type Keyring } from './store/keyring.js';
+import type { KmsProvider } from './store/master-key.js';
+import { ResealWorker } from './store/reseal-job.js';
+import { FactsRepository } from './store/facts-repository.js';
 
 export interface App {
   config: Config;
   log: Log;
   db: Db;
+  /** Versioned data keys under the master key; rotate, retire, re-wrap. */
+  keyring: Keyring;
+  /** Seals every PHI field (the keyring): AES-256-GCM with AAD table|column|rowId, HMAC blind indexes. */
+  cipher: FieldCipher;
+  /** Sealed patient facts, quarantine and sync state: the FactsSink of `outreach fhir sync`. */
+  facts: FactsRepository;
+  /** Reseals values under old key versions in the background after a rotation. */
+  reseal: ResealWorker;
   close(): Promise<void>;
 }
 
 export interface OpenAppOptions {
   log?: Log;
+  /** A KMS provider that wraps the data keys instead of the local master key (file or OUTREACH_MASTER_KEY). */
+  kms?: KmsProvider;
+  /** Run open reseal jobs in the background at start and after a rotation (default true). */
+  resealInBackground?: boolean;
 }
 
 export async function openApp(config: Config, options: OpenAppOptions = {}): Promise<App> {
@@ -22,11 +39,26 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
       ? { databaseUrl: config.databaseUrl, schema: config.databaseSchema }
       : { dataDir: join(config.home, 'pglite') },
   );
+  let keyring: Keyring;
+  try {
+    ({ keyring } = await openKeyring(db, config, { log, ...(options.kms ? { kms: options.kms } : {}) }));
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const facts = new FactsRepository(db, keyring, { log });
+  const reseal = new ResealWorker(db, keyring, log);
+  if (options.resealInBackground ?? true) void reseal.kick();
   return {
     config,
     log,
     db,
+    keyring,
+    cipher: keyring,
+    facts,
+    reseal,
     close: async () => {
+      await reseal.stop();
       await db.close();
     },
   };

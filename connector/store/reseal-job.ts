@@ -1,0 +1,246 @@
+// Resealing after a rotation: walks every registered sealed column in id order, batch by batch, resumable from its cursor.
+import { fail } from '../errors.js';
+import { silentLog, type Log } from '../logger.js';
+import { asBuffer, loadQueries, type Db } from './db.js';
+import { versionBytes, versionPrefix, type Keyring } from './keyring.js';
+
+const q = loadQueries(new URL('./queries.sql', import.meta.url), [
+  'openResealJobs',
+  'resealJobs',
+  'resealProgress',
+  'ensureResealProgress',
+  'advanceResealProgress',
+  'finishResealJob',
+  'idColumnType',
+] as const);
+
+const identifier = /^[a-z_][a-z0-9_]*$/;
+const typeName = /^[a-z][a-z0-9 _]*(\([0-9, ]+\))?$/;
+
+export interface ResealColumnProgress {
+  table: string;
+  column: string;
+  resealed: number;
+  /** Values still sealed under an older version. */
+  remaining: number;
+  done: boolean;
+}
+
+export interface ResealJobStatus {
+  id: number;
+  targetVersion: number;
+  state: 'running' | 'done';
+  createdAt: string;
+  finishedAt?: string;
+  resealed: number;
+  columns: ResealColumnProgress[];
+}
+
+export interface ResealOptions {
+  batchSize?: number;
+  /** Stops between batches (the job resumes from its cursor next time). */
+  signal?: AbortSignal;
+  onBatch?: (progress: { jobId: number; table: string; column: string; resealed: number }) => void;
+  log?: Log;
+}
+
+interface ColumnRef {
+  table: string;
+  column: string;
+  idColumn: string;
+}
+
+function checkColumn(c: ColumnRef): ColumnRef {
+  if (![c.table, c.column, c.idColumn].every((s) => identifier.test(s))) {
+    throw fail('INVALID_CONFIG', 'sealed_columns holds an invalid identifier');
+  }
+  return c;
+}
+
+/** Values in a column that are not under `version` (what a reseal still has to do). */
+export async function countStale(db: Db, c: ColumnRef, version: number): Promise<number> {
+  checkColumn(c);
+  const [row] = await db.query<{ n: number | string }>(
+    `SELECT count(*) AS n FROM ${c.table} WHERE ${c.column} IS NOT NULL AND substring(${c.column} from 1 for ${versionBytes}) <> $1`,
+    [versionPrefix(version)],
+  );
+  return Number(row?.n ?? 0);
+}
+
+/**
+ * Runs every open reseal job to the end (or until `signal` aborts). Each batch reads rows under older versions after the
+ * cursor, reseals them under the current key, and writes them back only where the value is unchanged (a concurrent
+ * write wins), advancing the cursor in the same transaction. Returns the number of values resealed.
+ */
+export async function runResealJobs(db: Db, keyring: Keyring, options: ResealOptions = {}): Promise<number> {
+  const batchSize = options.batchSize ?? 500;
+  const log = options.log ?? silentLog;
+  let total = 0;
+  await keyring.refresh();
+  const jobs = await db.query<{ id: number | string }>(q.openResealJobs);
+  for (const job of jobs) {
+    const jobId = Number(job.id);
+    const columns = (await keyring.sealedColumns()).map(checkColumn);
+    for (const c of columns) await db.query(q.ensureResealProgress, [jobId, c.table, c.column]);
+    const progress = await db.query<{ table_name: string; column_name: string; cursor: string | null; done: boolean }>(
+      q.resealProgress,
+      [[jobId]],
+    );
+    for (const c of columns) {
+      const p = progress.find((r) => r.table_name === c.table && r.column_name === c.column);
+      if (p?.done) continue;
+      const [type] = await db.query<{ type: string }>(q.idColumnType, [c.table, c.idColumn]);
+      if (!type) {
+        // A registered table its module has not created (yet): nothing sealed there.
+        await db.query(q.advanceResealProgress, [jobId, c.table, c.column, p?.cursor ?? null, 0, true]);
+        continue;
+      }
+      if (!typeName.test(type.type)) throw fail('INVALID_CONFIG', `unsupported id column type for ${c.table}`);
+      let cursor = p?.cursor ?? null;
+      for (;;) {
+        if (options.signal?.aborted) return total;
+        const current = keyring.currentVersion;
+        const select =
+          `SELECT ${c.idColumn}::text AS row_id, ${c.column} AS sealed FROM ${c.table} ` +
+          `WHERE ${c.column} IS NOT NULL AND substring(${c.column} from 1 for ${versionBytes}) <> $1` +
+          (cursor === null ? '' : ` AND ${c.idColumn} > $3::${type.type}`) +
+          ` ORDER BY ${c.idColumn} LIMIT $2`;
+        const rows = await db.query<{ row_id: string; sealed: Uint8Array }>(
+          select,
+          cursor === null ? [versionPrefix(current), batchSize] : [versionPrefix(current), batchSize, cursor],
+        );
+        const ids: string[] = [];
+        const olds: Buffer[] = [];
+        const news: Buffer[] = [];
+        for (const r of rows) {
+          const at = { table: c.table, column: c.column, rowId: r.row_id };
+          const old = asBuffer(r.sealed);
+          ids.push(r.row_id);
+          olds.push(old);
+          news.push(keyring.seal(keyring.open(old, at), at));
+        }
+        const last = rows.length > 0 ? rows[rows.length - 1]!.row_id : cursor;
+        const finished = rows.length < batchSize;
+        const written = await db.transaction(async (tx) => {
+          let n = 0;
+          if (ids.length > 0) {
+            const updated = await tx.query(
+              `UPDATE ${c.table} t SET ${c.column} = v.sealed ` +
+                `FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS v(row_id, old, sealed) ` +
+                `WHERE t.${c.idColumn} = v.row_id::${type.type} AND t.${c.column} = v.old RETURNING 1`,
+              [ids, olds, news],
+            );
+            n = updated.length;
+          }
+          await tx.query(q.advanceResealProgress, [jobId, c.table, c.column, last, n, finished]);
+          return n;
+        });
+        total += written;
+        cursor = last;
+        options.onBatch?.({ jobId, table: c.table, column: c.column, resealed: written });
+        if (finished) break;
+        // Let other work of this process run between batches.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    await db.query(q.finishResealJob, [jobId]);
+    log.info({ jobId, resealed: total }, 'reseal job finished');
+  }
+  return total;
+}
+
+/** The most recent reseal jobs with per-column progress. */
+export async function resealStatus(db: Db, keyring: Keyring, limit = 5): Promise<ResealJobStatus[]> {
+  const jobs = await db.query<{ id: number | string; target_version: number; state: 'running' | 'done'; created_at: Date | string; finished_at: Date | string | null }>(
+    q.resealJobs,
+    [limit],
+  );
+  if (jobs.length === 0) return [];
+  const progress = await db.query<{ job_id: number | string; table_name: string; column_name: string; resealed: number | string; done: boolean }>(
+    q.resealProgress,
+    [jobs.map((j) => Number(j.id))],
+  );
+  const columns = await keyring.sealedColumns();
+  const remainingByColumn = new Map<string, number>();
+  for (const c of columns) {
+    const exists = await db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [c.table]);
+    remainingByColumn.set(`${c.table}.${c.column}`, exists[0]?.t ? await countStale(db, c, keyring.currentVersion) : 0);
+  }
+  return jobs.map((j) => {
+    const id = Number(j.id);
+    const cols = columns.map((c) => {
+      const p = progress.find((r) => Number(r.job_id) === id && r.table_name === c.table && r.column_name === c.column);
+      return {
+        table: c.table,
+        column: c.column,
+        resealed: Number(p?.resealed ?? 0),
+        remaining: j.state === 'running' ? remainingByColumn.get(`${c.table}.${c.column}`) ?? 0 : 0,
+        done: j.state === 'done' || Boolean(p?.done),
+      };
+    });
+    return {
+      id,
+      targetVersion: j.target_version,
+      state: j.state,
+      createdAt: new Date(j.created_at).toISOString(),
+      ...(j.finished_at ? { finishedAt: new Date(j.finished_at).toISOString() } : {}),
+      resealed: cols.reduce((n, c) => n + c.resealed, 0),
+      columns: cols,
+    };
+  });
+}
+
+/**
+ * The background reseal worker: runs open jobs at start and after every rotation, one batch at a time, and stops
+ * between batches on `stop()`. A failure is logged and the job stays resumable.
+ */
+export class ResealWorker {
+  private readonly abort = new AbortController();
+  private running: Promise<void> = Promise.resolve();
+  private again = false;
+  private busy = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly db: Db,
+    private readonly keyring: Keyring,
+    private readonly log: Log = silentLog,
+    private readonly batchSize = 500,
+  ) {
+    this.unsubscribe = keyring.onRotation(() => this.kick());
+  }
+
+  /** Starts (or re-runs after the current pass) the open jobs. Resolves when the worker is idle. */
+  kick(): Promise<void> {
+    if (this.abort.signal.aborted) return this.running;
+    if (this.busy) {
+      this.again = true;
+      return this.running;
+    }
+    this.busy = true;
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await runResealJobs(this.db, this.keyring, { batchSize: this.batchSize, signal: this.abort.signal, log: this.log });
+        } while (this.again && !this.abort.signal.aborted);
+      } catch (err) {
+        this.log.error({ err }, 'reseal job failed; it resumes on the next start or `outreach keys reseal`');
+      } finally {
+        this.busy = false;
+      }
+    })();
+    return this.running;
+  }
+
+  /** Idle when no pass is running. */
+  whenIdle(): Promise<void> {
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe();
+    this.abort.abort();
+    await this.running;
+  }
+}
