@@ -11,6 +11,8 @@ export interface CodeRef {
 export type Gender = 'male' | 'female' | 'other' | 'unknown';
 
 export interface ConditionFact {
+  /** The source resource id: an incremental sync replaces the entry with the same id. */
+  id?: string;
   codes: CodeRef[];
   /** active | recurrence | relapse | inactive | remission | resolved (absent when the source has none). */
   clinicalStatus?: string;
@@ -19,6 +21,7 @@ export interface ConditionFact {
 }
 
 export interface ObservationFact {
+  id?: string;
   loinc: string;
   value: number;
   unit?: string;
@@ -27,6 +30,8 @@ export interface ObservationFact {
 }
 
 export interface CoverageFact {
+  /** The Coverage id, or `payer:<name>` for coverage read from claims (one entry per payer). */
+  id?: string;
   payer?: string;
   /** Coverage.type or the claim's insurance coverage display/code. */
   type?: CodeRef;
@@ -37,11 +42,13 @@ export interface CoverageFact {
 }
 
 export interface ProcedureFact {
+  id?: string;
   codes: CodeRef[];
   date?: string;
 }
 
 export interface MedicationFact {
+  id?: string;
   codes: CodeRef[];
   status?: string;
   authoredOn?: string;
@@ -61,10 +68,14 @@ export interface AppointmentFact {
 }
 
 export interface EncounterFact {
+  id?: string;
+  /** period.start (else period.end), ISO. */
   date: string;
+  status?: string;
   types: CodeRef[];
   reasons: CodeRef[];
   class?: string;
+  /** The practitioner's name when known (else the reference's display). */
   practitioner?: string;
 }
 
@@ -115,4 +126,9 @@ export interface PatientFacts {
   appointments: AppointmentFact[];
   /** meta.lastUpdated of the newest resource that contributed. */
   updatedAt?: string;
+  /**
+   * Fold state for the PCP fallback: encounter id -> practitioner reference of every encounter seen, so an
+   * incremental sync can recount the most frequent practitioner without re-reading old encounters.
+   */
+  encounterPractitioners?: Record<string, string>;
 }
