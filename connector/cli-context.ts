@@ -52,7 +52,9 @@ export function createCliContext(program: Command, io: { stdout: NodeJS.Writable
       };
     },
     async close() {
-      if (app) await (await app).close();
+      // An app that failed to open (wrong master key, store down) has nothing to close; its error is already reported.
+      const opened = app ? await app.catch(() => undefined) : undefined;
+      if (opened) await opened.close();
     },
   };
 }

@@ -1,9 +1,10 @@
 // The `outreach` command line: one program, each capability registers its own commands.
 import { Command } from 'commander';
 import { createCliContext, type CliContext } from './cli-context.js';
+import { registerKeyCommands } from './keys/cli.js';
 
 /** Every capability's command registration, in the order `--help` lists them. */
-const registrations: Array<(program: Command, ctx: CliContext) => void> = [];
+const registrations: Array<(program: Command, ctx: CliContext) => void> = [registerKeyCommands];
 
 export function buildProgram(): Command {
   const program = new Command('outreach')

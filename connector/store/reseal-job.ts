@@ -200,6 +200,7 @@ export class ResealWorker {
   private again = false;
   private busy = false;
   private readonly unsubscribe: () => void;
+  private readonly batchListeners = new Set<NonNullable<ResealOptions['onBatch']>>();
 
   constructor(
     private readonly db: Db,
@@ -222,7 +223,12 @@ export class ResealWorker {
       try {
         do {
           this.again = false;
-          await runResealJobs(this.db, this.keyring, { batchSize: this.batchSize, signal: this.abort.signal, log: this.log });
+          await runResealJobs(this.db, this.keyring, {
+            batchSize: this.batchSize,
+            signal: this.abort.signal,
+            log: this.log,
+            onBatch: (p) => this.batchListeners.forEach((l) => l(p)),
+          });
         } while (this.again && !this.abort.signal.aborted);
       } catch (err) {
         this.log.error({ err }, 'reseal job failed; it resumes on the next start or `outreach keys reseal`');
@@ -231,6 +237,12 @@ export class ResealWorker {
       }
     })();
     return this.running;
+  }
+
+  /** Observes every resealed batch (progress bars); returns the unsubscribe function. */
+  onBatch(listener: NonNullable<ResealOptions['onBatch']>): () => void {
+    this.batchListeners.add(listener);
+    return () => this.batchListeners.delete(listener);
   }
 
   /** Idle when no pass is running. */
