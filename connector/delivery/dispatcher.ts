@@ -1,0 +1,256 @@
+// Runs delivery: claims outbox batches, checks consent at dispatch, renders in memory, applies the TLS policy, sends, and records the evidence.
+import { randomUUID } from 'node:crypto';
+import { OutreachError } from '../errors.js';
+import type { Log } from '../logger.js';
+import { silentLog } from '../logger.js';
+import type { DkimSigner } from './dkim.js';
+import { composeNotice, type EscrowDesk, type NoticeOptions } from './escrow-notice.js';
+import { buildWireMessage, type RenderedMessage } from './mime.js';
+import { domainOf } from './mx-resolver.js';
+import type { Completion, Outbox, OutboxMessage } from './outbox.js';
+import type { Router, RouteAssessment } from './route.js';
+import type { TlsEvidence } from './tls-evidence.js';
+import { decideDelivery } from './tls-policy.js';
+import type { SendOutcome, Transport } from './transport.js';
+
+/** The consent engine's answer for one patient, purpose and channel at one instant. */
+export interface ConsentDecision {
+  allowed: boolean;
+  /** The version of the authorization the decision rests on (stored with the message). */
+  version?: string | null;
+  /** Why not, PHI-free (e.g. 'no marketing authorization', 'opted out of email'). */
+  reason?: string;
+}
+
+export type ConsentGate = (patientId: string, purpose: string, channel: string, at: Date) => Promise<ConsentDecision>;
+
+export interface DispatcherOptions {
+  outbox: Outbox;
+  router: Router;
+  transport: Transport;
+  /** Renders (decrypt, merge) one message in memory at dispatch; the result is never stored. */
+  render: (message: OutboxMessage) => Promise<RenderedMessage>;
+  isAllowed: ConsentGate;
+  dkim?: DkimSigner;
+  /** The escrow portal; without it, a message that needs a notice is held. */
+  escrow?: EscrowDesk;
+  notice?: NoticeOptions;
+  /** The signed one-click unsubscribe URL of a message (marketing mail). */
+  unsubscribeUrl?: (message: OutboxMessage) => string | undefined;
+  /** SMTP envelope sender (bounce address) of a message. */
+  envelopeFrom?: (message: OutboxMessage, rendered: RenderedMessage) => string;
+  workerId?: string;
+  /** Messages in flight at once in this process. */
+  concurrency?: number;
+  batchSize?: number;
+  leaseMs?: number;
+  /** Delay before attempt n+1 (ms); the last value repeats. */
+  retryDelaysMs?: readonly number[];
+  now?: () => Date;
+  log?: Log;
+}
+
+export interface DispatchSummary {
+  claimed: number;
+  delivered: number;
+  notices: number;
+  held: number;
+  retried: number;
+  failed: number;
+  cancelled: number;
+}
+
+const defaultRetry = [60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000];
+
+export class Dispatcher {
+  readonly workerId: string;
+  private readonly o: Required<Pick<DispatcherOptions, 'concurrency' | 'batchSize' | 'leaseMs' | 'retryDelaysMs' | 'now' | 'log'>> & DispatcherOptions;
+  private running = false;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+  private readonly routes = new Map<string, Promise<RouteAssessment>>();
+
+  constructor(options: DispatcherOptions) {
+    this.workerId = options.workerId ?? `worker-${randomUUID().slice(0, 8)}`;
+    this.o = {
+      concurrency: 8,
+      batchSize: 64,
+      leaseMs: 120_000,
+      retryDelaysMs: defaultRetry,
+      now: () => new Date(),
+      log: silentLog,
+      ...options,
+    };
+  }
+
+  /** Claims one batch and processes it to the end; resolves with what happened. */
+  async runOnce(): Promise<DispatchSummary> {
+    const summary: DispatchSummary = { claimed: 0, delivered: 0, notices: 0, held: 0, retried: 0, failed: 0, cancelled: 0 };
+    const batch = await this.o.outbox.claim(this.workerId, this.o.batchSize, this.o.leaseMs);
+    summary.claimed = batch.length;
+    this.routes.clear();
+    let next = 0;
+    const lane = async () => {
+      while (next < batch.length) {
+        const message = batch[next++]!;
+        const state = await this.process(message);
+        if (state === 'delivered') summary.delivered++;
+        else if (state === 'notice_sent') summary.notices++;
+        else if (state === 'held') summary.held++;
+        else if (state === 'queued') summary.retried++;
+        else if (state === 'failed') summary.failed++;
+        else if (state === 'cancelled') summary.cancelled++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, batch.length) }, lane));
+    return summary;
+  }
+
+  /** Runs batches until none is due (tests, the CLI's one-shot send, the benchmark). */
+  async drain(maxBatches = Number.POSITIVE_INFINITY): Promise<DispatchSummary> {
+    const total: DispatchSummary = { claimed: 0, delivered: 0, notices: 0, held: 0, retried: 0, failed: 0, cancelled: 0 };
+    for (let i = 0; i < maxBatches; i++) {
+      const s = await this.runOnce();
+      for (const k of Object.keys(total) as Array<keyof DispatchSummary>) total[k] += s[k];
+      if (s.claimed === 0) break;
+    }
+    return total;
+  }
+
+  /** Runs in the background until stop(): polls when idle, at most every `idleMs`. */
+  start(idleMs = 1000): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = (async () => {
+      while (this.running) {
+        let s: DispatchSummary | undefined;
+        try {
+          s = await this.runOnce();
+        } catch (err) {
+          this.o.log.error({ err: err as Error, worker: this.workerId }, 'dispatch batch failed');
+        }
+        if (!s?.claimed && this.running) {
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, idleMs);
+            this.wake = () => (clearTimeout(t), resolve());
+          });
+        }
+      }
+    })();
+  }
+
+  /** Wakes an idle loop (after an enqueue). */
+  poke(): void {
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private retryAt(message: OutboxMessage): Date {
+    const delays = this.o.retryDelaysMs;
+    const d = delays[Math.min(message.attempts - 1, delays.length - 1)] ?? 60_000;
+    return new Date(this.o.now().getTime() + d);
+  }
+
+  private route(domain: string): Promise<RouteAssessment> {
+    // One assessment per domain per batch: the probe and MTA-STS caches make repeats cheap, this makes them free.
+    let r = this.routes.get(domain);
+    if (!r) {
+      r = this.o.router.assess(domain);
+      r.catch(() => this.routes.delete(domain));
+      this.routes.set(domain, r);
+    }
+    return r;
+  }
+
+  private async finish(message: OutboxMessage, completion: Completion): Promise<Completion['state']> {
+    const kept = await this.o.outbox.finish(message, this.workerId, completion);
+    if (!kept) this.o.log.warn({ outboxId: message.id, worker: this.workerId }, 'lease lost before the attempt was recorded');
+    return completion.state;
+  }
+
+  /** One message, start to end. Plaintext exists only inside this call. */
+  private async process(message: OutboxMessage): Promise<Completion['state']> {
+    const at = this.o.now();
+    const log = this.o.log;
+    try {
+      const consent = await this.o.isAllowed(message.patientId, message.purpose, message.channel, at);
+      if (!consent.allowed) {
+        return await this.finish(message, { state: 'cancelled', reason: `consent: ${consent.reason ?? 'not authorized'}`, consentVersion: consent.version ?? null });
+      }
+      const consentVersion = consent.version ?? null;
+      const rendered = await this.o.render(message);
+      const domain = domainOf(rendered.to);
+      const backedOff = this.o.transport.backoffUntil(domain);
+      if (backedOff > at.getTime()) {
+        return await this.finish(message, { state: 'queued', nextAttemptAt: new Date(backedOff), reason: 'domain backed off after 4xx', consentVersion, recipientDomain: domain, refundAttempt: true });
+      }
+      const route = await this.route(domain);
+      const decision = decideDelivery({ mode: message.deliveryMode, phiFree: rendered.phiFree, route });
+
+      if (decision.action === 'hold') {
+        if (message.attempts >= message.maxAttempts) {
+          return await this.finish(message, { state: 'failed', reason: `TLS_REQUIRED_UNAVAILABLE: ${decision.reason}`, consentVersion, recipientDomain: domain });
+        }
+        return await this.finish(message, { state: 'held', nextAttemptAt: this.retryAt(message), reason: decision.reason, consentVersion, recipientDomain: domain });
+      }
+
+      let outgoing: RenderedMessage = rendered;
+      let deliveredAs: 'message' | 'notice' | 'opportunistic' = decision.tls === 'verified' ? 'message' : 'opportunistic';
+      if (decision.action === 'notice') {
+        if (!this.o.escrow || !this.o.notice) {
+          return await this.finish(message, { state: 'held', nextAttemptAt: this.retryAt(message), reason: 'escrow portal not configured', consentVersion, recipientDomain: domain });
+        }
+        const link = await this.o.escrow.deposit(message, rendered, at);
+        outgoing = composeNotice(rendered.to, link, this.o.notice);
+        deliveredAs = 'notice';
+      }
+      const unsubscribeUrl = this.o.unsubscribeUrl?.(message);
+      const raw = await buildWireMessage(outgoing, { messageId: message.messageId, ...(unsubscribeUrl ? { unsubscribeUrl } : {}), date: at }, this.o.dkim);
+      const outcome: SendOutcome = await this.o.transport.send({
+        domain,
+        candidate: decision.candidate,
+        tls: decision.tls,
+        envelope: { from: this.o.envelopeFrom?.(message, outgoing) ?? outgoing.from, to: outgoing.to },
+        raw,
+      });
+      const evidence: TlsEvidence = {
+        ...outcome.peer,
+        mx: decision.candidate.mx,
+        route: route.relay ? 'relay' : decision.tls,
+        mtaSts: decision.candidate.mtaSts,
+        dane: decision.candidate.dane,
+      };
+      if (outcome.status === 'delivered') {
+        return await this.finish(message, {
+          state: decision.action === 'notice' ? 'notice_sent' : 'delivered', deliveredAs, consentVersion, recipientDomain: domain, evidence, smtpResponse: outcome.response,
+        });
+      }
+      if (outcome.status === 'rejected') {
+        return await this.finish(message, { state: 'failed', reason: `SMTP_REJECTED: ${outcome.code}`, consentVersion, recipientDomain: domain, evidence, smtpResponse: outcome.response });
+      }
+      if (outcome.tlsFailure) {
+        // The MX looked fine when probed and failed now: forget the probe so the next attempt decides afresh (notice or hold).
+        this.o.router.forget(domain, decision.candidate.mx);
+        this.routes.delete(domain);
+      }
+      if (message.attempts >= message.maxAttempts) {
+        return await this.finish(message, { state: 'failed', reason: `gave up after ${message.attempts} attempts: ${outcome.response}`, consentVersion, recipientDomain: domain, evidence, smtpResponse: outcome.response });
+      }
+      const next = outcome.code && this.o.transport.backoffUntil(domain) > at.getTime() ? new Date(this.o.transport.backoffUntil(domain)) : this.retryAt(message);
+      return await this.finish(message, { state: 'queued', nextAttemptAt: next, reason: outcome.response, consentVersion, recipientDomain: domain, evidence, smtpResponse: outcome.response });
+    } catch (err) {
+      const e = err instanceof OutreachError ? err : undefined;
+      const reason = e ? `${e.code}: ${e.message}` : 'INTERNAL: dispatch error';
+      log.warn({ outboxId: message.id, code: e?.code ?? 'INTERNAL' }, 'dispatch attempt failed');
+      if (e?.code === 'MX_NOT_FOUND' || e?.code === 'BAD_REQUEST' || message.attempts >= message.maxAttempts) {
+        return await this.finish(message, { state: 'failed', reason });
+      }
+      return await this.finish(message, { state: 'queued', nextAttemptAt: this.retryAt(message), reason });
+    }
+  }
+}
