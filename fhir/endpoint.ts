@@ -124,6 +124,7 @@ export interface TokenOptions {
   /** Assertion lifetime in seconds; SMART caps it at 300. */
   assertionLifetimeSeconds?: number;
   log?: FhirLog;
+  /** The clock of the token cache (tests move it); assertions use the wall clock. */
   now?: () => number;
 }
 
@@ -255,10 +256,8 @@ export class SmartBackendTokens implements TokenSource {
 
   private async fetchToken(): Promise<AccessToken> {
     const { tokenEndpoint } = await this.smartConfiguration();
-    const assertion = await signClientAssertion(this.config, tokenEndpoint, {
-      lifetimeSeconds: this.options.assertionLifetimeSeconds,
-      now: this.now,
-    });
+    // The assertion always carries wall-clock times: the token server checks them against its own clock.
+    const assertion = await signClientAssertion(this.config, tokenEndpoint, { lifetimeSeconds: this.options.assertionLifetimeSeconds });
     const body = new URLSearchParams({
       grant_type: 'client_credentials',
       scope: this.config.scopes.join(' '),
