@@ -1,5 +1,6 @@
 // Runs delivery: claims outbox batches, checks consent at dispatch, renders in memory, applies the TLS policy, sends, and records the evidence.
 import { randomUUID } from 'node:crypto';
+import addressparser from 'nodemailer/lib/addressparser';
 import { OutreachError } from '../errors.js';
 import type { Log } from '../logger.js';
 import { silentLog } from '../logger.js';
@@ -215,7 +216,7 @@ export class Dispatcher {
         domain,
         candidate: decision.candidate,
         tls: decision.tls,
-        envelope: { from: this.o.envelopeFrom?.(message, outgoing) ?? outgoing.from, to: outgoing.to },
+        envelope: { from: this.o.envelopeFrom?.(message, outgoing) ?? bareAddress(outgoing.from), to: bareAddress(outgoing.to) },
         raw,
       });
       const evidence: TlsEvidence = {
@@ -253,4 +254,10 @@ export class Dispatcher {
       return await this.finish(message, { state: 'queued', nextAttemptAt: this.retryAt(message), reason });
     }
   }
+}
+
+/** `Clinic <care@example.org>` → `care@example.org` (the SMTP envelope takes bare addresses). */
+export function bareAddress(header: string): string {
+  const [first] = addressparser(header) as Array<{ address?: string }>;
+  return first?.address || header.trim();
 }

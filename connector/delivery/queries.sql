@@ -31,22 +31,22 @@ SELECT * FROM claimed ORDER BY id;
 
 -- name: finish
 UPDATE delivery_outbox
-SET state = $4, next_attempt_at = COALESCE($5, next_attempt_at), lease_owner = NULL, lease_until = NULL, updated_at = $6,
-    consent_version = COALESCE($7, consent_version), delivered_as = COALESCE($8, delivered_as),
-    recipient_domain = COALESCE($9, recipient_domain), tls_evidence = COALESCE($10::jsonb, tls_evidence),
-    smtp_response = COALESCE($11, smtp_response), last_error = $12, cancel_reason = $13,
-    attempts = attempts - $14,
-    finished_at = CASE WHEN $4 IN ('delivered', 'notice_sent', 'failed', 'cancelled') THEN $6 ELSE NULL END
-WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND state = 'sending'
+SET state = $4::text, next_attempt_at = COALESCE($5::timestamptz, next_attempt_at), lease_owner = NULL, lease_until = NULL,
+    updated_at = $6::timestamptz, consent_version = COALESCE($7::text, consent_version),
+    delivered_as = COALESCE($8::text, delivered_as), recipient_domain = COALESCE($9::text, recipient_domain),
+    tls_evidence = COALESCE($10::jsonb, tls_evidence), smtp_response = COALESCE($11::text, smtp_response),
+    last_error = $12::text, cancel_reason = $13::text, attempts = attempts - $14::int,
+    finished_at = CASE WHEN $4::text IN ('delivered', 'notice_sent', 'failed', 'cancelled') THEN $6::timestamptz ELSE NULL END
+WHERE id = $1::bigint AND lease_owner = $2::text AND attempts = $3::int AND state = 'sending'
 RETURNING id;
 
 -- name: finishAttempt
-UPDATE delivery_attempts SET finished_at = $3, outcome = $4, smtp_response = $5, tls_evidence = $6::jsonb
-WHERE outbox_id = $1 AND attempt = $2;
+UPDATE delivery_attempts SET finished_at = $3::timestamptz, outcome = $4::text, smtp_response = $5::text, tls_evidence = $6::jsonb
+WHERE outbox_id = $1::bigint AND attempt = $2::int;
 
 -- name: cancelQueued
 UPDATE delivery_outbox
-SET state = 'cancelled', cancel_reason = $5, updated_at = $6, finished_at = $6, lease_owner = NULL, lease_until = NULL
+SET state = 'cancelled', cancel_reason = $5::text, updated_at = $6::timestamptz, finished_at = $6::timestamptz, lease_owner = NULL, lease_until = NULL
 WHERE state IN ('queued', 'held')
   AND ($1::text IS NULL OR patient_id = $1)
   AND ($2::text IS NULL OR campaign_id = $2)
