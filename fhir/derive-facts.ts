@@ -76,6 +76,9 @@ const newer = (a: string | undefined, b: string | undefined): boolean => {
   return Number.isNaN(tb) ? !Number.isNaN(ta) : ta > tb;
 };
 
+/** Started later, or started together and ended later. */
+const laterVisit = (a: EncounterFact, b: EncounterFact): boolean => newer(a.date, b.date) || (time(a.date) === time(b.date) && newer(a.end, b.end));
+
 function codesOf(cc: CodeableConcept | undefined): CodeRef[] {
   const out: CodeRef[] = [];
   for (const c of cc?.coding ?? []) {
@@ -258,10 +261,17 @@ export class FactsFolder {
     if (facts.pcp?.source !== 'generalPractitioner') {
       const counts = new Map<string, number>();
       for (const ref of Object.values(facts.encounterPractitioners ?? {})) counts.set(ref, (counts.get(ref) ?? 0) + 1);
+      // Ties go to the practitioner seen most recently (encounters are kept newest first), then by reference.
+      const recency = new Map<string, number>();
+      facts.encounters.forEach((e, i) => {
+        const ref = e.id ? facts.encounterPractitioners?.[e.id] : undefined;
+        if (ref && !recency.has(ref)) recency.set(ref, i);
+      });
+      const rank = (ref: string) => recency.get(ref) ?? Number.MAX_SAFE_INTEGER;
       let best: string | undefined;
       let bestCount = 0;
       for (const [ref, n] of counts) {
-        if (n > bestCount || (n === bestCount && best !== undefined && ref < best)) {
+        if (n > bestCount || (n === bestCount && best !== undefined && (rank(ref) < rank(best) || (rank(ref) === rank(best) && ref < best)))) {
           best = ref;
           bestCount = n;
         }
@@ -367,6 +377,7 @@ export class FactsFolder {
     const fact: EncounterFact = {
       ...(e.id ? { id: e.id } : {}),
       date,
+      ...(e.period?.end && e.period.start ? { end: e.period.end } : {}),
       status: e.status,
       types: (e.type ?? []).flatMap(codesOf),
       reasons: (e.reasonCode ?? []).flatMap(codesOf),
@@ -374,12 +385,12 @@ export class FactsFolder {
       ...(practitioner ? { practitioner } : {}),
     };
     replaceById(f.encounters, fact);
-    f.encounters = keepNewest(f.encounters, (x) => x.date, maxEncounters).sort((a, b) => (time(b.date) || 0) - (time(a.date) || 0));
+    f.encounters = keepNewest(f.encounters, (x) => x.date, maxEncounters).sort((a, b) => (laterVisit(a, b) ? -1 : laterVisit(b, a) ? 1 : 0));
     if (e.id && performerRef && !this.isNotPractitioner(performerRef)) {
       (f.encounterPractitioners ??= {})[e.id] = this.canonical(performerRef) ?? performerRef;
     }
     if (finishedEncounterStatuses.has(e.status)) {
-      if (!f.lastVisit || f.lastVisit.id === fact.id || newer(date, f.lastVisit.date)) f.lastVisit = fact;
+      if (!f.lastVisit || f.lastVisit.id === fact.id || laterVisit(fact, f.lastVisit)) f.lastVisit = fact;
     } else if (f.lastVisit?.id !== undefined && f.lastVisit.id === fact.id) {
       delete f.lastVisit;
     }

@@ -71,6 +71,8 @@ export interface EncounterFact {
   id?: string;
   /** period.start (else period.end), ISO. */
   date: string;
+  /** period.end, ISO: breaks ties between visits that started together. */
+  end?: string;
   status?: string;
   types: CodeRef[];
   reasons: CodeRef[];
