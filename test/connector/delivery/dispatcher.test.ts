@@ -1,0 +1,198 @@
+// The dispatcher end to end on loopback sinks: consent at dispatch, revocation of queued mail, opportunistic PHI-free mail, back-off on 4xx, giving up with the reason, DKIM.
+import { createHash, createVerify } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createDkimSigner } from '../../../connector/delivery/dkim.js';
+import { Dispatcher, type ConsentGate } from '../../../connector/delivery/dispatcher.js';
+import type { RenderedMessage } from '../../../connector/delivery/mime.js';
+import { createOutbox, type Outbox, type OutboxMessage } from '../../../connector/delivery/outbox.js';
+import { openDb, resetDb, type Db } from '../../../connector/store/db.js';
+import { testDkimKey } from '../../support/test-ca.js';
+import { startDeliveryWorld, type DeliveryWorld } from './world.js';
+
+/** An independent DKIM check (RFC 6376 relaxed/relaxed, rsa-sha256): body hash and signature over the signed headers. */
+function verifyDkim(raw: string, publicKey: ReturnType<typeof testDkimKey>['publicKey']): { d: string; s: string } {
+  const split = raw.indexOf('\r\n\r\n');
+  const head = raw.slice(0, split + 2);
+  const body = raw.slice(split + 4);
+  const fields = head.split(/\r\n(?=[^ \t])/).filter(Boolean).map((f) => f.replace(/\r\n$/, ''));
+  const sigField = fields.find((f) => /^dkim-signature:/i.test(f))!;
+  const tags = Object.fromEntries(
+    sigField.slice(sigField.indexOf(':') + 1).replace(/\s+/g, '').split(';').filter(Boolean).map((t) => [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)]),
+  ) as Record<string, string>;
+  expect(tags.a).toBe('rsa-sha256');
+  expect(tags.c).toBe('relaxed/relaxed');
+  const relaxBody = body.split('\r\n').map((l) => l.replace(/[ \t]+/g, ' ').replace(/ $/, '')).join('\r\n').replace(/(\r\n)*$/, '\r\n');
+  expect(createHash('sha256').update(relaxBody).digest('base64')).toBe(tags.bh);
+  const relaxHeader = (f: string) => {
+    const i = f.indexOf(':');
+    return `${f.slice(0, i).trim().toLowerCase()}:${f.slice(i + 1).replace(/\r\n/g, '').replace(/[ \t]+/g, ' ').trim()}`;
+  };
+  const pool = [...fields];
+  const signed = tags.h!.split(':').map((name) => {
+    for (let i = pool.length - 1; i >= 0; i--) {
+      if (pool[i]!.slice(0, pool[i]!.indexOf(':')).trim().toLowerCase() === name.toLowerCase()) return relaxHeader(pool.splice(i, 1)[0]!);
+    }
+    return undefined;
+  }).filter((x): x is string => x !== undefined);
+  const sigNoB = relaxHeader(sigField).replace(/b=[^;]*$/, 'b=').replace(/b=[^;]*;/, (m) => (m.startsWith('bh=') ? m : 'b=;'));
+  const input = signed.map((h) => `${h}\r\n`).join('') + sigNoB;
+  const ok = createVerify('RSA-SHA256').update(input).verify(publicKey, tags.b!, 'base64');
+  expect(ok).toBe(true);
+  return { d: tags.d!, s: tags.s! };
+}
+
+describe('dispatcher', () => {
+  let world: DeliveryWorld;
+  let db: Db;
+  let outbox: Outbox;
+  let clock: Date;
+  const consent = new Map<string, { allowed: boolean; version: string; reason?: string }>();
+  const gateCalls: Array<[string, string, string]> = [];
+  const isAllowed: ConsentGate = async (patientId, purpose, channel) => {
+    gateCalls.push([patientId, purpose, channel]);
+    return consent.get(patientId) ?? { allowed: true, version: 'auth-1' };
+  };
+  const render = async (m: OutboxMessage): Promise<RenderedMessage> => {
+    const [domain, kind] = m.patientId.split('|');
+    return {
+      from: 'Clinic <care@sender.outreach.test>',
+      to: `patient@${domain}`,
+      subject: kind === 'newsletter' ? 'Our spring newsletter' : 'Your lab result',
+      text: kind === 'newsletter' ? 'Flu shots are available at every clinic this month.' : 'CANARY-PHI your HbA1c was 9.1%.',
+      phiFree: kind === 'newsletter',
+    };
+  };
+  const dispatcher = (extra: Partial<ConstructorParameters<typeof Dispatcher>[0]> = {}) =>
+    new Dispatcher({
+      outbox, router: world.router, transport: world.transport, render, isAllowed, now: () => clock, workerId: 'w1',
+      retryDelaysMs: [60_000], ...extra,
+    });
+
+  beforeAll(async () => {
+    // The transport's back-off runs on the test clock too.
+    world = await startDeliveryWorld({ backoffBaseMs: 60_000, now: () => clock.getTime() }, ['valid', 'no-starttls', 'expired']);
+    db = await openDb();
+  });
+  afterAll(async () => {
+    await world?.close();
+    await db?.close();
+  });
+  beforeEach(async () => {
+    await resetDb(db);
+    clock = new Date();
+    outbox = createOutbox(db, { messageIdDomain: 'sender.outreach.test', now: () => clock });
+    consent.clear();
+    gateCalls.length = 0;
+    for (const s of Object.values(world.sinks)) {
+      s.messages.length = 0;
+      s.rcptReply = undefined;
+    }
+  });
+
+  it('checks consent at dispatch and cancels a message whose authorization is gone, with the reason', async () => {
+    await outbox.enqueue([
+      { campaignId: 'c', templateVersion: 1, patientId: 'valid.test|lab-a', purpose: 'marketing', deliveryMode: 'tls-required' },
+      { campaignId: 'c', templateVersion: 1, patientId: 'valid.test|lab-b', purpose: 'marketing', deliveryMode: 'tls-required' },
+    ]);
+    // Revoked after enqueue, before dispatch.
+    consent.set('valid.test|lab-b', { allowed: false, version: 'auth-2', reason: 'marketing authorization revoked' });
+    const s = await dispatcher().drain();
+    expect(s).toMatchObject({ delivered: 1, cancelled: 1 });
+    expect(gateCalls).toEqual(expect.arrayContaining([['valid.test|lab-b', 'marketing', 'email']]));
+    expect(await outbox.byIdempotencyKey('c:1:valid.test|lab-b')).toMatchObject({ state: 'cancelled', cancelReason: 'consent: marketing authorization revoked', consentVersion: 'auth-2' });
+    expect(world.sinks.valid.messages).toHaveLength(1);
+  });
+
+  it('stops queued marketing for a patient at once when cancelQueued runs (unsubscribe)', async () => {
+    await outbox.enqueue(['a', 'b', 'c'].map((c) => ({ campaignId: c, templateVersion: 1, patientId: 'valid.test|lab', purpose: 'marketing', deliveryMode: 'tls-required' as const })));
+    expect(await outbox.cancelQueued({ patientId: 'valid.test|lab', purpose: 'marketing' }, 'unsubscribe')).toBe(3);
+    expect((await dispatcher().drain()).claimed).toBe(0);
+    expect(world.sinks.valid.messages).toHaveLength(0);
+  });
+
+  it('sends PHI-free content opportunistically in tls-or-escrow when the MX has no STARTTLS, and never PHI', async () => {
+    await outbox.enqueue([
+      { campaignId: 'c', templateVersion: 1, patientId: 'no-starttls.test|newsletter', purpose: 'marketing', deliveryMode: 'tls-or-escrow' },
+      { campaignId: 'c', templateVersion: 1, patientId: 'no-starttls.test|lab', purpose: 'marketing', deliveryMode: 'tls-required' },
+    ]);
+    await dispatcher().drain();
+    const got = world.sinks['no-starttls'].messages;
+    expect(got).toHaveLength(1);
+    expect(got[0]!.secure).toBe(false);
+    expect(got[0]!.raw.toString()).toContain('Flu shots');
+    const row = (await outbox.byIdempotencyKey('c:1:no-starttls.test|newsletter'))!;
+    expect(row).toMatchObject({ state: 'delivered', deliveredAs: 'opportunistic' });
+    expect(row.tlsEvidence).toMatchObject({ route: 'opportunistic', verified: false, protocol: null });
+    expect((await outbox.byIdempotencyKey('c:1:no-starttls.test|lab'))!.state).toBe('held');
+  });
+
+  it('holds a tls-required message, retries it, and fails it with the reason after its last attempt', async () => {
+    await outbox.enqueue([{ campaignId: 'c', templateVersion: 1, patientId: 'expired.test|lab', purpose: 'treatment', deliveryMode: 'tls-required', maxAttempts: 3 }]);
+    const d = dispatcher();
+    const states: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await d.drain();
+      states.push((await outbox.byIdempotencyKey('c:1:expired.test|lab'))!.state);
+      clock = new Date(clock.getTime() + 61_000);
+    }
+    expect(states).toEqual(['held', 'held', 'failed']);
+    const row = (await outbox.byIdempotencyKey('c:1:expired.test|lab'))!;
+    expect(row.lastError).toMatch(/^TLS_REQUIRED_UNAVAILABLE: .*cert-expired/);
+    expect(row.attempts).toBe(3);
+    expect(world.sinks.expired.messages).toHaveLength(0);
+  });
+
+  it('backs a domain off on 4xx and retries after the back-off, with the SMTP response recorded', async () => {
+    world.sinks.valid.rcptReply = () => ({ code: 451, message: 'Greylisted, try later' });
+    await outbox.enqueue([{ campaignId: 'c', templateVersion: 1, patientId: 'valid.test|lab', purpose: 'treatment', deliveryMode: 'tls-required' }]);
+    await dispatcher().drain();
+    const deferred = (await outbox.byIdempotencyKey('c:1:valid.test|lab'))!;
+    expect(deferred.state).toBe('queued');
+    expect(deferred.smtpResponse).toContain('451');
+    expect(world.transport.backoffUntil('valid.test')).toBe(clock.getTime() + 60_000);
+    world.sinks.valid.rcptReply = undefined;
+    // Another message to the same domain waits for the back-off without spending an attempt.
+    await outbox.enqueue([{ campaignId: 'c2', templateVersion: 1, patientId: 'valid.test|lab', purpose: 'treatment', deliveryMode: 'tls-required' }]);
+    clock = new Date(clock.getTime() + 1000);
+    await dispatcher().drain();
+    expect(await outbox.byIdempotencyKey('c2:1:valid.test|lab')).toMatchObject({ state: 'queued', attempts: 0, lastError: 'domain backed off after 4xx' });
+    expect(world.sinks.valid.messages).toHaveLength(0);
+    clock = new Date(deferred.nextAttemptAt.getTime() + 1);
+    await dispatcher().drain();
+    expect(await outbox.byIdempotencyKey('c:1:valid.test|lab')).toMatchObject({ state: 'delivered', attempts: 2 });
+    expect(await outbox.byIdempotencyKey('c2:1:valid.test|lab')).toMatchObject({ state: 'delivered', attempts: 1 });
+    expect(world.sinks.valid.messages).toHaveLength(2);
+    expect(world.transport.backoffUntil('valid.test')).toBe(0);
+  });
+
+  it('rejects permanently on 5xx and records the response', async () => {
+    world.sinks.valid.rcptReply = () => ({ code: 550, message: 'No such user' });
+    await outbox.enqueue([{ campaignId: 'c', templateVersion: 1, patientId: 'valid.test|lab', purpose: 'treatment', deliveryMode: 'tls-required' }]);
+    await dispatcher().drain();
+    expect(await outbox.byIdempotencyKey('c:1:valid.test|lab')).toMatchObject({ state: 'failed', lastError: 'SMTP_REJECTED: 550' });
+  });
+
+  it('signs with DKIM (RSA-2048 KeyObject), keeps the stable Message-ID and adds one-click unsubscribe headers', async () => {
+    const key = testDkimKey();
+    await outbox.enqueue([{ campaignId: 'c', templateVersion: 1, patientId: 'valid.test|newsletter', purpose: 'marketing', deliveryMode: 'tls-required' }]);
+    await dispatcher({
+      dkim: createDkimSigner({ domainName: 'sender.outreach.test', keySelector: 's2026', privateKey: key.privateKey }),
+      unsubscribeUrl: (m) => `https://outreach.test/u/${m.id}-signed`,
+    }).drain();
+    const [msg] = world.sinks.valid.messages;
+    const raw = msg!.raw.toString('utf8');
+    expect(verifyDkim(raw, key.publicKey)).toEqual({ d: 'sender.outreach.test', s: 's2026' });
+    const row = (await outbox.byIdempotencyKey('c:1:valid.test|newsletter'))!;
+    expect(raw).toContain(`Message-ID: ${row.messageId}`);
+    expect(raw).toMatch(/List-Unsubscribe: <https:\/\/outreach\.test\/u\/\d+-signed>/);
+    expect(raw).toContain('List-Unsubscribe-Post: List-Unsubscribe=One-Click');
+  });
+
+  it('refuses a DKIM key that is not RSA-2048', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    expect(() => createDkimSigner({ domainName: 'a.test', keySelector: 's', privateKey: small })).toThrow(/2048/);
+    expect(() => createDkimSigner({ domainName: 'a.test', keySelector: 's', privateKey: ec })).toThrow(/RSA/);
+  });
+});
