@@ -185,6 +185,11 @@ export const phiWarnings: Feature = {
       }
     });
 
+    // The docked composer outlives SPA navigation: what it already holds is scanned again for the new view.
+    for (const field of document.querySelectorAll<Editable>(editableSelector)) {
+      if ((field instanceof HTMLTextAreaElement ? field.value : field.textContent)?.trim()) scan(field);
+    }
+
     document.addEventListener('input', onInput, { capture: true, signal });
     win.addEventListener('click', onClick, { capture: true, signal });
     signal.addEventListener('abort', () => {

@@ -1,0 +1,230 @@
+// End to end in real Chromium: the built extension on a Lightning-like page and an EHR-like page (HTTPS, our CA), talking to the connector contract double.
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type BrowserContext, type Page, type Worker } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildExtension, budgetBytes, type BuildReport } from '../../extension/vite.config.js';
+import { ClosedShadow } from './support/closed-shadow.js';
+import { startContractDouble, type ContractDouble } from './support/contract-double.js';
+import { startHttpsPages, type HttpsPages } from './support/https-pages.js';
+import { ehrHtml, lightningAppHtml } from './support/lightning-page.js';
+import { authorizedContact, canaries, composerText, optedOutContact, seed, users } from './support/outreach-fixtures.js';
+
+const chromiumPath = '/usr/bin/chromium';
+const ci = process.env.CI === 'true';
+const haveChromium = existsSync(chromiumPath);
+if (!haveChromium && !ci) {
+  process.stderr.write(`\n!!! extension e2e SKIPPED: ${chromiumPath} is missing (under CI=true this is a failure) !!!\n\n`);
+}
+
+const sfHost = 'acme.lightning.force.com';
+const ehrHost = 'ehr.example.test';
+const artifacts = resolve(import.meta.dirname, '../artifacts/extension-e2e');
+
+describe.runIf(haveChromium || ci)('extension in Chromium', () => {
+  let work: string;
+  let report: BuildReport;
+  let double: ContractDouble;
+  let pages: HttpsPages;
+  let context: BrowserContext;
+  let worker: Worker;
+  let extensionId: string;
+  const consoleLines: string[] = [];
+
+  beforeAll(async () => {
+    if (!haveChromium) throw new Error(`${chromiumPath} is missing: the extension e2e cannot run under CI`);
+    work = mkdtempSync(join(tmpdir(), 'outreach-ext-e2e-'));
+    rmSync(artifacts, { recursive: true, force: true });
+    mkdirSync(artifacts, { recursive: true });
+    report = await buildExtension({ outDir: join(work, 'extension'), extraHostPermissions: [`https://${ehrHost}/*`], report: false });
+    double = await startContractDouble(seed);
+    const contacts = [authorizedContact, optedOutContact];
+    pages = await startHttpsPages([sfHost, ehrHost], (host, path) => {
+      if (host === ehrHost) return path === '/' ? ehrHtml() : null;
+      const m = /^\/lightning\/r\/Contact\/(\w+)\/view$/.exec(path);
+      return m && contacts.some((c) => c.id === m[1]) ? lightningAppHtml(contacts, m[1]!) : null;
+    });
+    const dist = join(work, 'extension');
+    context = await chromium.launchPersistentContext(join(work, 'profile'), {
+      executablePath: chromiumPath,
+      headless: false,
+      viewport: { width: 1280, height: 860 },
+      args: [
+        '--headless=new',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--load-extension=${dist}`,
+        `--disable-extensions-except=${dist}`,
+        `--host-resolver-rules=MAP ${sfHost} 127.0.0.1:${pages.port}, MAP ${ehrHost} 127.0.0.1:${pages.port}`,
+        `--ignore-certificate-errors-spki-list=${pages.spkiHash}`,
+      ],
+    });
+    context.on('console', (msg) => consoleLines.push(msg.text()));
+    worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker'));
+    extensionId = new URL(worker.url()).host;
+    double.allowOrigin(`chrome-extension://${extensionId}`);
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await pages?.close();
+    await double?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  const shot = (page: Page, name: string) => page.screenshot({ path: join(artifacts, `${name}.png`) });
+  const extensionPage = async (path: string) => {
+    const page = await context.newPage();
+    await page.goto(`chrome-extension://${extensionId}/${path}`);
+    return page;
+  };
+  const signIn = async (page: Page, user: { username: string; password: string }) => {
+    await page.fill('input[name=username]', user.username);
+    await page.fill('input[name=password]', user.password);
+    await page.click('button[name=sign-in]');
+    await page.getByText(`Signed in as ${user.username}`).waitFor();
+  };
+
+  it('stays within the bundle budget', () => {
+    process.stdout.write(`extension bundle: ${(report.totalGzipBytes / 1024).toFixed(1)} KB gzipped (budget ${budgetBytes / 1024} KB)\n`);
+    expect(report.totalGzipBytes).toBeLessThanOrEqual(budgetBytes);
+  });
+
+  it('lets an admin set the connector and grant the EHR origin', async () => {
+    const options = await extensionPage('options/index.html');
+    await options.fill('input[name=connector-url]', double.url);
+    await options.click('button[name=save-connector]');
+    await signIn(options, users.admin);
+    await options.fill('input[name=ehr-origin]', `https://${ehrHost}`);
+    await options.click('button[name=grant-ehr]');
+    await options.getByText('The approval queue now runs on 1 EHR origin(s).').waitFor();
+    await shot(options, '01-options-admin');
+    await options.click('button[name=sign-out]');
+    await options.locator('button[name=sign-in]').waitFor();
+    await options.close();
+  });
+
+  let sf: Page;
+  let shadow: ClosedShadow;
+
+  it('shows the right consent on the Contact record page', async () => {
+    const popup = await extensionPage('popup/index.html');
+    await signIn(popup, users.marketer);
+    await shot(popup, '02-popup-marketer');
+    await popup.close();
+
+    sf = await context.newPage();
+    await sf.goto(`https://${sfHost}/lightning/r/Contact/${authorizedContact.id}/view`);
+    shadow = await ClosedShadow.attach(sf);
+    const badge = await shadow.waitForText('consent-badge', '.badge', (t) => t.includes('Authorized'));
+    expect(badge).toContain('Authorized for marketing');
+    expect(badge).toContain('expires 2027-06-30');
+    expect(badge).toContain('Last campaign: Flu shot reminders 2026 (2026-10-02)');
+    // The badge sits next to the e-mail field of the visible page.
+    const placed = await sf.evaluate(() => document.querySelector('.oneContent.active lightning-formatted-email + [data-secure-outreach="consent-badge"]') !== null);
+    expect(placed).toBe(true);
+    await shot(sf, '03-consent-badge');
+
+    const work = await sf.evaluate(() => performance.getEntriesByName('secure-outreach:work').reduce((sum, e) => sum + e.duration, 0));
+    process.stdout.write(`content-script work on the Lightning-like page (load to badge): ${work.toFixed(2)} ms\n`);
+    expect(work).toBeGreaterThan(0);
+    expect(work).toBeLessThanOrEqual(30);
+  });
+
+  it('raises a PHI warning when a diagnosis is typed into the composer and holds the send', async () => {
+    await sf.click('.ql-editor');
+    await sf.keyboard.type(composerText);
+    const warning = await shadow.waitForText('phi-warning', '.warning-box', (t) => t.includes('PHI detected'));
+    expect(warning).toMatch(/diagnosis or condition/);
+    expect(warning).toMatch(/lab value/);
+    expect(await sf.evaluate(() => (CSS as unknown as { highlights: Map<string, unknown> }).highlights.has('secure-outreach-phi'))).toBe(true);
+
+    await sf.click('force-docking-panel button');
+    await shadow.waitForText('phi-warning', '.warning-box', (t) => t.includes('Send this message anyway?'));
+    expect(await sf.textContent('.send-result')).toBe('');
+    await shot(sf, '04-phi-warning-send-held');
+    await shadow.click('phi-warning', 'button.secondary');
+    await shadow.waitForText('phi-warning', '.warning-box', (t) => !t.includes('Send this message anyway?'));
+  });
+
+  it('follows SPA navigation to another record and back', async () => {
+    await sf.click(`a[data-nav="${optedOutContact.id}"]`);
+    const badge = await shadow.waitForText('consent-badge', '.badge', (t) => t.includes('Opted out'));
+    expect(badge).toContain('Opted out 2026-09-14');
+    expect(await shadow.roots('consent-badge')).toHaveLength(1);
+    // The docked composer outlives the navigation, and so does its warning.
+    expect(await shadow.text('phi-warning', '.warning-box')).toContain('PHI detected');
+    await shot(sf, '05-navigation-opted-out');
+    await sf.click(`a[data-nav="${authorizedContact.id}"]`);
+    await shadow.waitForText('consent-badge', '.badge', (t) => t.includes('Authorized'));
+    expect(await shadow.roots('consent-badge')).toHaveLength(1);
+  });
+
+  it('submits a campaign for approval from the compose panel', async () => {
+    await shadow.click('compose-panel', 'button[name=open-compose]');
+    await shadow.select('compose-panel', 'select[name=template]', 't-flu');
+    const preview = await shadow.waitForText('compose-panel', '[data-part=preview]', (t) => t.includes('Z*******'));
+    expect(preview).not.toContain('Zephyrine');
+    await shadow.waitForText('compose-panel', '[data-part=scan]', (t) => t.startsWith('PHI scan'));
+    const forecast = await shadow.waitForText('compose-panel', '[data-part=forecast]', (t) => t.includes('recipient'));
+    expect(forecast).toContain('1 recipient(s): 1 over verified TLS');
+    await shadow.type('compose-panel', 'input[name=campaign-name]', 'Flu clinic for this contact');
+    await shadow.click('compose-panel', 'button[name=submit]');
+    const status = await shadow.waitForText('compose-panel', '[data-part=status]', (t) => t.includes('Submitted'));
+    expect(status).toContain('pending-approval');
+    await shot(sf, '06-compose-submitted');
+    const campaigns = [...double.campaigns.values()];
+    expect(campaigns).toHaveLength(1);
+    expect(campaigns[0]).toMatchObject({ name: 'Flu clinic for this contact', status: 'pending-approval', createdBy: users.marketer.username });
+  });
+
+  it('lets the clinician approve it on the EHR page, and the connector holds it approved', async () => {
+    const popup = await extensionPage('popup/index.html');
+    await popup.click('button[name=sign-out]');
+    await signIn(popup, users.clinician);
+    await popup.close();
+
+    const ehr = await context.newPage();
+    await ehr.goto(`https://${ehrHost}/`);
+    const ehrShadow = await ClosedShadow.attach(ehr);
+    await ehrShadow.click('approval-queue', 'button[name=open-approvals]');
+    const card = await ehrShadow.waitForText('approval-queue', 'article.card', (t) => t.includes('Flu clinic for this contact'));
+    expect(card).toContain('marketing');
+    expect(card).toContain('Verified TLS, else escrow-portal notice');
+    expect(card).toContain(`Contact ${authorizedContact.id} · 1 recipient(s)`);
+    expect(card).toContain('Our flu clinic is open');
+    await shot(ehr, '07-ehr-approval-queue');
+    await ehrShadow.type('approval-queue', 'textarea[name=comment]', 'Fine to send.');
+    await ehrShadow.click('approval-queue', 'button[name=approve]');
+    await ehrShadow.waitForText('approval-queue', '[data-decided]', (t) => t.includes('approved'));
+    await shot(ehr, '08-ehr-approved');
+
+    const [campaign] = [...double.campaigns.values()];
+    expect(campaign).toMatchObject({ status: 'approved', approvals: [{ by: users.clinician.username, decision: 'approved', comment: 'Fine to send.' }] });
+  });
+
+  it('leaves no canary PHI in extension storage, connector URLs, the console or our host attributes', async () => {
+    const dump = await worker.evaluate(async () => {
+      const api = (globalThis as unknown as { chrome: { storage: { local: { get(k: null): Promise<object> }; session: { get(k: null): Promise<object> } } } }).chrome;
+      return JSON.stringify({ local: await api.storage.local.get(null), session: await api.storage.session.get(null) });
+    });
+    expect(dump).toContain(double.url); // the dump is real: the connector URL (not PHI) is there
+    const urls = double.calls.map((c) => c.url).join('\n');
+    const attributes = await sf.evaluate(() =>
+      [...document.querySelectorAll('[data-secure-outreach]')].map((e) => e.getAttributeNames().map((n) => `${n}=${e.getAttribute(n)}`).join(' ')).join('\n'),
+    );
+    for (const canary of canaries) {
+      expect(dump).not.toContain(canary);
+      expect(urls).not.toContain(canary);
+      expect(consoleLines.join('\n')).not.toContain(canary);
+      expect(attributes).not.toContain(canary);
+    }
+    expect(attributes.split('\n').every((line) => /^data-secure-outreach=[a-z-]+$/.test(line))).toBe(true);
+  });
+});
