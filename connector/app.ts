@@ -8,6 +8,10 @@ import { openKeyring, type Keyring } from './store/keyring.js';
 import type { KmsProvider } from './store/master-key.js';
 import { ResealWorker } from './store/reseal-job.js';
 import { FactsRepository } from './store/facts-repository.js';
+import { createAuditLog, type AuditLog } from './audit/audit-log.js';
+import { ConsentRegistry } from './consent/registry.js';
+import { createConsentImport } from './consent/fhir-import.js';
+import { UserDirectory } from './users/users.js';
 
 export interface App {
   config: Config;
@@ -21,6 +25,12 @@ export interface App {
   facts: FactsRepository;
   /** Reseals values under old key versions in the background after a rotation. */
   reseal: ResealWorker;
+  /** The append-only, hash-chained audit log. */
+  audit: AuditLog;
+  /** HIPAA authorizations: history, the dispatch-time gate `isAllowed`, `onConsentChanged`. */
+  consent: ConsentRegistry;
+  /** Users, roles, passwords and sessions. */
+  users: UserDirectory;
   close(): Promise<void>;
 }
 
@@ -49,6 +59,14 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
   const facts = new FactsRepository(db, keyring, { log });
   const reseal = new ResealWorker(db, keyring, log);
   if (options.resealInBackground ?? true) void reseal.kick();
+  const audit = createAuditLog({ db, cipher: keyring });
+  const consent = new ConsentRegistry({ db, cipher: keyring, audit, log });
+  facts.setConsentSink(createConsentImport({ registry: consent, resolvePatient: (source, id) => facts.idOf(source, id), log }));
+  const users = new UserDirectory({
+    db,
+    audit,
+    sessions: { idleMinutes: config.sessionIdleMinutes, absoluteHours: config.sessionAbsoluteHours },
+  });
   return {
     config,
     log,
@@ -57,6 +75,9 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
     cipher: keyring,
     facts,
     reseal,
+    audit,
+    consent,
+    users,
     close: async () => {
       await reseal.stop();
       await db.close();

@@ -2,9 +2,17 @@
 import { Command } from 'commander';
 import { createCliContext, type CliContext } from './cli-context.js';
 import { registerKeyCommands } from './keys/cli.js';
+import { registerConsentCommands } from './consent/cli.js';
+import { registerAuditCommands } from './audit/cli.js';
+import { registerUserCommands } from './users/cli.js';
 
 /** Every capability's command registration, in the order `--help` lists them. */
-const registrations: Array<(program: Command, ctx: CliContext) => void> = [registerKeyCommands];
+const registrations: Array<(program: Command, ctx: CliContext) => void> = [
+  registerKeyCommands,
+  registerConsentCommands,
+  registerAuditCommands,
+  registerUserCommands,
+];
 
 export function buildProgram(): Command {
   const program = new Command('outreach')
