@@ -1,17 +1,21 @@
 // The `outreach` command line: one program, each capability registers its own commands.
 import { Command } from 'commander';
 import { createCliContext, type CliContext } from './cli-context.js';
+import { registerIngestCommands } from './ingest/cli.js';
 import { registerKeyCommands } from './keys/cli.js';
 import { registerConsentCommands } from './consent/cli.js';
 import { registerAuditCommands } from './audit/cli.js';
 import { registerUserCommands } from './users/cli.js';
+import { registerTemplateCommands } from './compose/cli.js';
 
 /** Every capability's command registration, in the order `--help` lists them. */
 const registrations: Array<(program: Command, ctx: CliContext) => void> = [
   registerKeyCommands,
+  registerIngestCommands,
   registerConsentCommands,
   registerAuditCommands,
   registerUserCommands,
+  registerTemplateCommands,
 ];
 
 export function buildProgram(): Command {
