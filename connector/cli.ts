@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { createCliContext, type CliContext } from './cli-context.js';
 import { registerIngestCommands } from './ingest/cli.js';
+import { registerIngestCommands } from './ingest/cli.js';
 import { registerKeyCommands } from './keys/cli.js';
 import { registerConsentCommands } from './consent/cli.js';
 import { registerAuditCommands } from './audit/cli.js';
@@ -11,6 +12,7 @@ import { registerTemplateCommands } from './compose/cli.js';
 /** Every capability's command registration, in the order `--help` lists them. */
 const registrations: Array<(program: Command, ctx: CliContext) => void> = [
   registerKeyCommands,
+  registerIngestCommands,
   registerIngestCommands,
   registerConsentCommands,
   registerAuditCommands,
