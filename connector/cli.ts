@@ -2,7 +2,6 @@
 import { Command } from 'commander';
 import { createCliContext, type CliContext } from './cli-context.js';
 import { registerIngestCommands } from './ingest/cli.js';
-import { registerIngestCommands } from './ingest/cli.js';
 import { registerKeyCommands } from './keys/cli.js';
 import { registerConsentCommands } from './consent/cli.js';
 import { registerAuditCommands } from './audit/cli.js';
@@ -12,7 +11,6 @@ import { registerTemplateCommands } from './compose/cli.js';
 /** Every capability's command registration, in the order `--help` lists them. */
 const registrations: Array<(program: Command, ctx: CliContext) => void> = [
   registerKeyCommands,
-  registerIngestCommands,
   registerIngestCommands,
   registerConsentCommands,
   registerAuditCommands,
