@@ -14,6 +14,8 @@ export const errorRegistry = {
   // --- request and input
   BAD_REQUEST: { status: 400, issue: 'invalid', doc: 'A request body or query failed validation; the message names the field.' },
   PAYLOAD_TOO_LARGE: { status: 413, issue: 'too-costly', doc: 'The request body is larger than the limit.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, issue: 'not-supported', doc: 'The request body is not application/json.' },
+  NOT_IMPLEMENTED: { status: 501, issue: 'not-supported', doc: 'The operation is part of the API but its service is not installed in this build.' },
   NOT_FOUND: { status: 404, issue: 'not-found', doc: 'The named object does not exist.' },
   CONFLICT: { status: 409, issue: 'conflict', doc: 'The object changed or is in a state that does not allow the operation.' },
   INVALID_CONFIG: { status: 500, issue: 'exception', doc: 'The configuration is invalid; the message names the setting.' },

@@ -2,6 +2,8 @@
 import { z } from 'zod';
 import { phiKinds, type PhiKind } from '../compose/phi-scanner.js';
 import { segmentDefinitionSchema } from '../segments/definition.js';
+import { purposeList, type Purpose as PurposeName } from '../consent/purposes.js';
+import { permissions } from '../users/permissions.js';
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Vocabulary shared by many routes
@@ -13,7 +15,7 @@ export const CrmId = z.string().regex(/^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$/, 'e
 export const Timestamp = z.iso.datetime({ offset: true });
 export const Role = z.enum(['admin', 'marketer', 'clinician']);
 /** Why a message is sent: marketing needs a HIPAA authorization (45 CFR 164.508(a)(3)); treatment reminders do not, but honour channel opt-outs. */
-export const Purpose = z.enum(['marketing', 'appointment-reminder', 'refill-reminder', 'screening-reminder']);
+export const Purpose = z.enum(purposeList as [PurposeName, ...PurposeName[]]);
 export const Channel = z.enum(['email']);
 /** How a campaign may travel: only over verified TLS, TLS else an escrow notice, or always the escrow portal. */
 export const DeliveryMode = z.enum(['tls-required', 'tls-or-escrow', 'escrow']);
@@ -57,6 +59,7 @@ export const Session = z.object({
 export type Session = z.infer<typeof Session>;
 export const SessionInfo = Session.omit({ token: true });
 export const CreateUserRequest = z.strictObject({ username: z.string().trim().min(1).max(200), password: z.string().min(12).max(1000), role: Role });
+export const ChangePasswordRequest = z.strictObject({ currentPassword: z.string().min(1).max(1000), newPassword: z.string().min(12).max(1000) });
 export const UpdateUserRequest = z.strictObject({ role: Role.optional(), disabled: z.boolean().optional(), password: z.string().min(12).max(1000).optional() });
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -90,6 +93,8 @@ export const ConsentGrantRequest = z.strictObject({
   expiresAt: Timestamp.optional(),
   /** Where the authorization was captured (signed form id, portal, FHIR Consent id); no PHI. */
   evidence: z.string().trim().min(1).max(200),
+  /** The version of the authorization text the patient agreed to (required for marketing). */
+  textVersion: z.string().regex(/^[A-Za-z0-9._:\/|-]{1,128}$/, 'expected a short version identifier').optional(),
 });
 export const ConsentRevokeRequest = z.strictObject({ purpose: Purpose.optional(), channel: Channel.default('email'), reason: z.string().trim().min(1).max(500) });
 export const ConsentEvent = z.object({
@@ -297,10 +302,12 @@ export interface RouteSpec {
   text?: boolean;
 }
 
-const all = ['admin', 'marketer', 'clinician'] as const;
+// Each route's roles are those of its operation in the permission matrix (connector/users/permissions.ts), so the two cannot disagree.
+const all = permissions['consent.status'];
 const admin = ['admin'] as const;
-const marketing = ['admin', 'marketer'] as const;
-const approving = ['admin', 'clinician'] as const;
+const marketing = ['marketer'] as const;
+const reading = permissions['segments.read'];
+const approving = permissions['campaigns.approve'];
 
 export const apiPrefix = '/api/v1';
 
@@ -308,41 +315,42 @@ export const routes = {
   login: { method: 'POST', path: '/session', access: 'public', summary: 'Sign in; returns a bearer token', body: LoginRequest, response: Session, status: 201 },
   currentSession: { method: 'GET', path: '/session', access: 'session', summary: 'The signed-in user and session limits', response: SessionInfo },
   logout: { method: 'DELETE', path: '/session', access: 'session', summary: 'Sign out (ends the token)', response: NoContent },
+  changePassword: { method: 'POST', path: '/session/password', access: 'session', summary: 'Change your own password (required after a one-time password); other sessions end', body: ChangePasswordRequest, response: NoContent },
 
   lookupPatient: { method: 'GET', path: '/patients/lookup', access: all, summary: 'PHI-safe patient summary and consent by CRM id or e-mail (blind index)', query: PatientLookupQuery, response: PatientSummary },
   consentStatus: { method: 'GET', path: '/consent/:patientId', access: all, summary: 'Current authorization and opt-out state', params: PatientParams, response: ConsentStatus },
-  grantConsent: { method: 'POST', path: '/consent/:patientId/grant', access: ['admin', 'clinician'], summary: 'Record an authorization', params: PatientParams, body: ConsentGrantRequest, response: ConsentStatus },
-  revokeConsent: { method: 'POST', path: '/consent/:patientId/revoke', access: all, summary: 'Revoke an authorization or opt out of a channel', params: PatientParams, body: ConsentRevokeRequest, response: ConsentStatus },
-  consentHistory: { method: 'GET', path: '/consent/:patientId/history', access: all, summary: 'Every consent event of a patient', params: PatientParams, response: ConsentHistory },
+  grantConsent: { method: 'POST', path: '/consent/:patientId/grant', access: permissions['consent.grant'], summary: 'Record an authorization', params: PatientParams, body: ConsentGrantRequest, response: ConsentStatus },
+  revokeConsent: { method: 'POST', path: '/consent/:patientId/revoke', access: permissions['consent.revoke'], summary: 'Revoke an authorization or opt out of a channel', params: PatientParams, body: ConsentRevokeRequest, response: ConsentStatus },
+  consentHistory: { method: 'GET', path: '/consent/:patientId/history', access: permissions['consent.show'], summary: 'Every consent event of a patient', params: PatientParams, response: ConsentHistory },
 
-  listSegments: { method: 'GET', path: '/segments', access: all, summary: 'All segments', response: z.object({ segments: z.array(Segment) }) },
+  listSegments: { method: 'GET', path: '/segments', access: reading, summary: 'All segments', response: z.object({ segments: z.array(Segment) }) },
   createSegment: { method: 'POST', path: '/segments', access: marketing, summary: 'Create a segment', body: SegmentInput, response: Segment, status: 201 },
-  getSegment: { method: 'GET', path: '/segments/:id', access: all, summary: 'One segment', params: IdParams, response: Segment },
+  getSegment: { method: 'GET', path: '/segments/:id', access: reading, summary: 'One segment', params: IdParams, response: Segment },
   updateSegment: { method: 'PUT', path: '/segments/:id', access: marketing, summary: 'Replace a segment definition', params: IdParams, body: SegmentInput, response: Segment },
   deleteSegment: { method: 'DELETE', path: '/segments/:id', access: marketing, summary: 'Delete a segment', params: IdParams, response: NoContent },
-  countSegment: { method: 'POST', path: '/segments/:id/count', access: all, summary: 'Count the patients a segment matches now', params: IdParams, response: SegmentCount },
+  countSegment: { method: 'POST', path: '/segments/:id/count', access: reading, summary: 'Count the patients a segment matches now', params: IdParams, response: SegmentCount },
   countDefinition: { method: 'POST', path: '/segments/count', access: marketing, summary: 'Count an unsaved definition', body: SegmentCountRequest, response: SegmentCount },
-  explainSegment: { method: 'POST', path: '/segments/:id/explain', access: all, summary: 'How many patients each clause matches', params: IdParams, response: SegmentExplanation },
+  explainSegment: { method: 'POST', path: '/segments/:id/explain', access: reading, summary: 'How many patients each clause matches', params: IdParams, response: SegmentExplanation },
 
-  listTemplates: { method: 'GET', path: '/templates', access: all, summary: 'All templates', response: z.object({ templates: z.array(Template) }) },
+  listTemplates: { method: 'GET', path: '/templates', access: permissions['templates.read'], summary: 'All templates', response: z.object({ templates: z.array(Template) }) },
   createTemplate: { method: 'POST', path: '/templates', access: marketing, summary: 'Create a template', body: TemplateInput, response: Template, status: 201 },
-  getTemplate: { method: 'GET', path: '/templates/:id', access: all, summary: 'One template', params: IdParams, response: Template },
+  getTemplate: { method: 'GET', path: '/templates/:id', access: permissions['templates.read'], summary: 'One template', params: IdParams, response: Template },
   updateTemplate: { method: 'PUT', path: '/templates/:id', access: marketing, summary: 'Replace a template', params: IdParams, body: TemplateInput, response: Template },
   deleteTemplate: { method: 'DELETE', path: '/templates/:id', access: marketing, summary: 'Delete a template', params: IdParams, response: NoContent },
-  scanText: { method: 'POST', path: '/compose/scan', access: all, summary: 'Run the PHI scanner over text', body: ScanRequest, response: ScanResult },
-  preview: { method: 'POST', path: '/compose/preview', access: marketing, summary: 'Render a template for an audience with PHI masked', body: PreviewRequest, response: Preview },
+  scanText: { method: 'POST', path: '/compose/scan', access: permissions['templates.read'], summary: 'Run the PHI scanner over text', body: ScanRequest, response: ScanResult },
+  preview: { method: 'POST', path: '/compose/preview', access: permissions['preview.sample'], summary: 'Render a template for an audience with PHI masked', body: PreviewRequest, response: Preview },
   sendOne: { method: 'POST', path: '/compose/send-one', access: marketing, summary: 'A one-off message to one contact, under the consent and TLS rules', body: SendOneRequest, response: SendOneResult, status: 202 },
 
-  listCampaigns: { method: 'GET', path: '/campaigns', access: all, summary: 'Campaigns, optionally by status', query: CampaignListQuery, response: CampaignList },
+  listCampaigns: { method: 'GET', path: '/campaigns', access: permissions['campaigns.read'], summary: 'Campaigns, optionally by status', query: CampaignListQuery, response: CampaignList },
   createCampaign: { method: 'POST', path: '/campaigns', access: marketing, summary: 'Create a draft campaign', body: CampaignInput, response: Campaign, status: 201 },
   forecast: { method: 'POST', path: '/campaigns/forecast', access: marketing, summary: 'How an audience would be delivered under a mode', body: ForecastRequest, response: Forecast },
-  getCampaign: { method: 'GET', path: '/campaigns/:id', access: all, summary: 'One campaign with its status and approvals', params: IdParams, response: Campaign },
+  getCampaign: { method: 'GET', path: '/campaigns/:id', access: permissions['campaigns.read'], summary: 'One campaign with its status and approvals', params: IdParams, response: Campaign },
   submitCampaign: { method: 'POST', path: '/campaigns/:id/submit', access: marketing, summary: 'Submit a draft for clinician approval', params: IdParams, response: Campaign },
   approveCampaign: { method: 'POST', path: '/campaigns/:id/approve', access: approving, summary: 'Approve a pending campaign', params: IdParams, body: DecisionRequest, response: Campaign },
   rejectCampaign: { method: 'POST', path: '/campaigns/:id/reject', access: approving, summary: 'Reject a pending campaign with a comment', params: IdParams, body: RejectRequest, response: Campaign },
   scheduleCampaign: { method: 'POST', path: '/campaigns/:id/schedule', access: marketing, summary: 'Send an approved campaign now or at a time', params: IdParams, body: ScheduleRequest, response: Campaign },
-  cancelCampaign: { method: 'POST', path: '/campaigns/:id/cancel', access: marketing, summary: 'Cancel a campaign that has not finished', params: IdParams, response: Campaign },
-  campaignStats: { method: 'GET', path: '/campaigns/:id/stats', access: all, summary: 'Delivery counts of a campaign', params: IdParams, response: CampaignStats },
+  cancelCampaign: { method: 'POST', path: '/campaigns/:id/cancel', access: permissions['campaigns.cancel'], summary: 'Cancel a campaign that has not finished', params: IdParams, response: Campaign },
+  campaignStats: { method: 'GET', path: '/campaigns/:id/stats', access: permissions['campaigns.report'], summary: 'Delivery counts of a campaign', params: IdParams, response: CampaignStats },
 
   listEndpoints: { method: 'GET', path: '/endpoints', access: admin, summary: 'FHIR endpoints', response: z.object({ endpoints: z.array(Endpoint) }) },
   createEndpoint: { method: 'POST', path: '/endpoints', access: admin, summary: 'Add a FHIR endpoint', body: EndpointInput, response: Endpoint, status: 201 },
@@ -351,7 +359,7 @@ export const routes = {
   testEndpoint: { method: 'POST', path: '/endpoints/:id/test', access: admin, summary: 'Discover, get a token and read the CapabilityStatement', params: IdParams, response: EndpointTestResult },
   syncEndpoint: { method: 'POST', path: '/endpoints/:id/sync', access: admin, summary: 'Start a sync now', params: IdParams, response: SyncStarted, status: 202 },
 
-  listSenders: { method: 'GET', path: '/senders', access: admin, summary: 'Sender addresses', response: z.object({ senders: z.array(Sender) }) },
+  listSenders: { method: 'GET', path: '/senders', access: permissions['senders.read'], summary: 'Sender addresses', response: z.object({ senders: z.array(Sender) }) },
   createSender: { method: 'POST', path: '/senders', access: admin, summary: 'Add a sender address', body: SenderInput, response: Sender, status: 201 },
   deleteSender: { method: 'DELETE', path: '/senders/:id', access: admin, summary: 'Remove a sender address', params: IdParams, response: NoContent },
   listUsers: { method: 'GET', path: '/users', access: admin, summary: 'Users', response: z.object({ users: z.array(User) }) },
@@ -359,7 +367,7 @@ export const routes = {
   updateUser: { method: 'PATCH', path: '/users/:id', access: admin, summary: 'Change a role, disable, or reset a password', params: IdParams, body: UpdateUserRequest, response: User },
   listAudit: { method: 'GET', path: '/audit', access: admin, summary: 'Audit entries', query: AuditQuery, response: AuditPage },
   verifyAudit: { method: 'POST', path: '/audit/verify', access: admin, summary: 'Verify the hash chain', response: AuditVerification },
-  salesforceStatus: { method: 'GET', path: '/salesforce/status', access: admin, summary: 'Salesforce connection state', response: SalesforceStatus },
+  salesforceStatus: { method: 'GET', path: '/salesforce/status', access: permissions['salesforce.read'], summary: 'Salesforce connection state', response: SalesforceStatus },
 
   health: { method: 'GET', path: '/health', access: 'public', summary: 'Liveness and store state', response: Health },
   metrics: { method: 'GET', path: '/metrics', access: 'public', summary: 'Prometheus metrics (text)', response: z.string(), text: true },
