@@ -22,7 +22,7 @@ export const lightning = {
     'textarea',
   ],
   /** Containers of the native e-mail composer (docked or in the activity publisher). */
-  composer: ['force-docking-panel', '.forceDockingPanel', 'emailui-email-composer', '.emailuiEmailComposer', 'force-publisher', 'runtime_sales_activities-activity-panel-composer'],
+  composer: ['force-docking-panel', '.forceDockingPanel', 'emailui-email-composer', '.emailuiEmailComposer', 'force-publisher'],
   /** A send button is recognised by its label, which survives releases better than its classes. */
   sendButtonLabel: /^\s*send\s*$/i,
   button: 'button, [role="button"], input[type="submit"]',

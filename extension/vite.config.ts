@@ -37,7 +37,6 @@ const shared = (outDir: string): InlineConfig => ({
   root: extensionDir,
   logLevel: 'warn',
   plugins: [preact({ devToolsEnabled: false, prefreshEnabled: false, reactAliasesEnabled: false })],
-  define: { 'process.env.NODE_ENV': JSON.stringify('production') },
   build: { outDir, emptyOutDir: false, target: 'es2022', minify: true, sourcemap: false, reportCompressedSize: false, modulePreload: false },
 });
 
