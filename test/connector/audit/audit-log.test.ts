@@ -6,6 +6,7 @@ import { toAuditEvent, patientBlindSystem } from '../../../connector/audit/audit
 import type { Db, Queryable } from '../../../connector/store/db.js';
 import { openTestStore, storeKinds } from '../../support/postgres.js';
 import { createTestCipher } from '../../support/test-cipher.js';
+import { truncateTables } from '../../support/truncate-tables.js';
 
 const entry = (i: number): AuditEntry => ({
   actor: i % 2 ? 'alice' : 'sync',
@@ -39,7 +40,7 @@ describe.each(storeKinds)('audit log on %s', (kind) => {
   });
   afterAll(async () => store.close());
   beforeEach(async () => {
-    await store.reset();
+    await truncateTables(db, ['audit_log']);
     audit = createAuditLog({ db, cipher });
   });
 
