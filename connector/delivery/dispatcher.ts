@@ -45,6 +45,8 @@ export interface DispatcherOptions {
   concurrency?: number;
   batchSize?: number;
   leaseMs?: number;
+  /** Outcomes recorded per transaction. A crash loses at most this many records, whose messages are retried and flagged as possible duplicates. */
+  flushSize?: number;
   /** Delay before attempt n+1 (ms); the last value repeats. */
   retryDelaysMs?: readonly number[];
   now?: () => Date;
@@ -61,11 +63,24 @@ export interface DispatchSummary {
   cancelled: number;
 }
 
+const emptySummary = (): DispatchSummary => ({ claimed: 0, delivered: 0, notices: 0, held: 0, retried: 0, failed: 0, cancelled: 0 });
+
+function count(summary: DispatchSummary, state: Completion['state']): void {
+  if (state === 'delivered') summary.delivered++;
+  else if (state === 'notice_sent') summary.notices++;
+  else if (state === 'held') summary.held++;
+  else if (state === 'queued') summary.retried++;
+  else if (state === 'failed') summary.failed++;
+  else if (state === 'cancelled') summary.cancelled++;
+}
+
 const defaultRetry = [60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000];
 
 export class Dispatcher {
   readonly workerId: string;
-  private readonly o: Required<Pick<DispatcherOptions, 'concurrency' | 'batchSize' | 'leaseMs' | 'retryDelaysMs' | 'now' | 'log'>> & DispatcherOptions;
+  private readonly o: Required<Pick<DispatcherOptions, 'concurrency' | 'batchSize' | 'leaseMs' | 'retryDelaysMs' | 'now' | 'log' | 'flushSize'>> & DispatcherOptions;
+  private pending: Array<{ message: OutboxMessage; completion: Completion }> = [];
+  private flushing: Promise<void> = Promise.resolve();
   private running = false;
   private loop?: Promise<void>;
   private wake?: () => void;
@@ -77,6 +92,7 @@ export class Dispatcher {
       concurrency: 8,
       batchSize: 64,
       leaseMs: 120_000,
+      flushSize: 50,
       retryDelaysMs: defaultRetry,
       now: () => new Date(),
       log: silentLog,
@@ -86,36 +102,56 @@ export class Dispatcher {
 
   /** Claims one batch and processes it to the end; resolves with what happened. */
   async runOnce(): Promise<DispatchSummary> {
-    const summary: DispatchSummary = { claimed: 0, delivered: 0, notices: 0, held: 0, retried: 0, failed: 0, cancelled: 0 };
     const batch = await this.o.outbox.claim(this.workerId, this.o.batchSize, this.o.leaseMs);
-    summary.claimed = batch.length;
     this.routes.clear();
+    const summary = emptySummary();
+    summary.claimed = batch.length;
     let next = 0;
-    const lane = async () => {
-      while (next < batch.length) {
-        const message = batch[next++]!;
-        const state = await this.process(message);
-        if (state === 'delivered') summary.delivered++;
-        else if (state === 'notice_sent') summary.notices++;
-        else if (state === 'held') summary.held++;
-        else if (state === 'queued') summary.retried++;
-        else if (state === 'failed') summary.failed++;
-        else if (state === 'cancelled') summary.cancelled++;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, batch.length) }, lane));
+    await Promise.all(
+      Array.from({ length: Math.min(this.o.concurrency, batch.length) }, async () => {
+        while (next < batch.length) count(summary, await this.process(batch[next++]!));
+      }),
+    );
+    await this.flush();
     return summary;
   }
 
-  /** Runs batches until none is due (tests, the CLI's one-shot send, the benchmark). */
-  async drain(maxBatches = Number.POSITIVE_INFINITY): Promise<DispatchSummary> {
-    const total: DispatchSummary = { claimed: 0, delivered: 0, notices: 0, held: 0, retried: 0, failed: 0, cancelled: 0 };
-    for (let i = 0; i < maxBatches; i++) {
-      const s = await this.runOnce();
-      for (const k of Object.keys(total) as Array<keyof DispatchSummary>) total[k] += s[k];
-      if (s.claimed === 0) break;
-    }
-    return total;
+  /**
+   * Sends until nothing is due: lanes pull from a local queue that is refilled (claimed) while they work,
+   * so the pool never idles between batches.
+   */
+  async drain(): Promise<DispatchSummary> {
+    const summary = emptySummary();
+    const queue: OutboxMessage[] = [];
+    let exhausted = false;
+    let claiming: Promise<void> | undefined;
+    const refill = () =>
+      (claiming ??= (async () => {
+        const batch = await this.o.outbox.claim(this.workerId, this.o.batchSize, this.o.leaseMs);
+        summary.claimed += batch.length;
+        if (batch.length === 0) exhausted = true;
+        this.routes.clear();
+        queue.push(...batch);
+      })().finally(() => (claiming = undefined)));
+    const lane = async () => {
+      for (;;) {
+        if (queue.length < this.o.batchSize / 2 && !exhausted) void refill();
+        const message = queue.shift();
+        if (message) {
+          count(summary, await this.process(message));
+          continue;
+        }
+        if (claiming) {
+          await claiming;
+          continue;
+        }
+        if (exhausted) return;
+      }
+    };
+    await refill();
+    await Promise.all(Array.from({ length: this.o.concurrency }, lane));
+    await this.flush();
+    return summary;
   }
 
   /** Runs in the background until stop(): polls when idle, at most every `idleMs`. */
@@ -149,6 +185,7 @@ export class Dispatcher {
     this.running = false;
     this.wake?.();
     await this.loop;
+    await this.flush();
   }
 
   private retryAt(message: OutboxMessage): Date {
@@ -169,9 +206,23 @@ export class Dispatcher {
   }
 
   private async finish(message: OutboxMessage, completion: Completion): Promise<Completion['state']> {
-    const kept = await this.o.outbox.finish(message, this.workerId, completion);
-    if (!kept) this.o.log.warn({ outboxId: message.id, worker: this.workerId }, 'lease lost before the attempt was recorded');
+    this.pending.push({ message, completion });
+    if (this.pending.length >= this.o.flushSize) await this.flush();
     return completion.state;
+  }
+
+  /** Records the buffered outcomes in one transaction (one at a time, in order). */
+  flush(): Promise<void> {
+    const items = this.pending;
+    if (items.length === 0) return this.flushing;
+    this.pending = [];
+    this.flushing = this.flushing.then(async () => {
+      const kept = await this.o.outbox.finishMany(this.workerId, items);
+      kept.forEach((k, i) => {
+        if (!k) this.o.log.warn({ outboxId: items[i]!.message.id, worker: this.workerId }, 'lease lost before the attempt was recorded');
+      });
+    });
+    return this.flushing;
   }
 
   /** One message, start to end. Plaintext exists only inside this call. */

@@ -1,12 +1,12 @@
 // The durable outbox: enqueue with an idempotency key and a stable Message-ID, claim batches with FOR UPDATE SKIP LOCKED under a lease, finish with evidence, cancel queued mail.
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
-import { loadQueries, type Queryable } from '../store/db.js';
+import { loadQueries, type Db } from '../store/db.js';
 import type { TlsEvidence } from './tls-evidence.js';
 import { deliveryModes, type DeliveryMode } from './tls-policy.js';
 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), [
-  'enqueue', 'claim', 'finish', 'finishAttempt', 'cancelQueued', 'byId', 'byIdempotencyKey', 'attemptsOf', 'campaignStates', 'nextDue',
+  'enqueue', 'claim', 'finishMany', 'finishAttempts', 'cancelQueued', 'byId', 'byIdempotencyKey', 'attemptsOf', 'campaignStates', 'nextDue',
 ] as const);
 
 export type OutboxState = 'queued' | 'sending' | 'held' | 'delivered' | 'notice_sent' | 'failed' | 'cancelled';
@@ -113,6 +113,8 @@ export interface Outbox {
   claim(worker: string, limit: number, leaseMs: number): Promise<OutboxMessage[]>;
   /** Records how an attempt ended; false when the lease was lost (another worker owns the message now). */
   finish(message: OutboxMessage, worker: string, completion: Completion): Promise<boolean>;
+  /** The same for many attempts in one transaction (the dispatcher flushes in groups); one flag per item. */
+  finishMany(worker: string, items: ReadonlyArray<{ message: OutboxMessage; completion: Completion }>): Promise<boolean[]>;
   /** Cancels queued and held messages that match (revocations, unsubscribes, withdrawn approvals). */
   cancelQueued(filter: CancelFilter, reason: string): Promise<number>;
   get(id: string): Promise<OutboxMessage | undefined>;
@@ -128,9 +130,9 @@ export function messageIdFor(idempotencyKey: string, domain: string): string {
   return `<${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}@${domain}>`;
 }
 
-export function createOutbox(db: Queryable, options: OutboxOptions): Outbox {
+export function createOutbox(db: Db, options: OutboxOptions): Outbox {
   const now = options.now ?? (() => new Date());
-  return {
+  const api: Outbox = {
     async enqueue(items) {
       if (items.length === 0) return 0;
       for (const i of items) {
@@ -159,29 +161,45 @@ export function createOutbox(db: Queryable, options: OutboxOptions): Outbox {
       const rows = await db.query<Row>(q.claim, [worker, at, limit, new Date(at.getTime() + leaseMs)]);
       return rows.map(fromRow);
     },
-    async finish(message, worker, c) {
+    async finish(message, worker, completion) {
+      const [kept] = await api.finishMany(worker, [{ message, completion }]);
+      return kept!;
+    },
+    async finishMany(worker, items) {
+      if (items.length === 0) return [];
       const at = now();
-      const evidence = 'evidence' in c && c.evidence ? JSON.stringify(c.evidence) : null;
-      const smtp = 'smtpResponse' in c && c.smtpResponse ? c.smtpResponse : null;
-      const reason = 'reason' in c ? c.reason.slice(0, 500) : null;
-      const rows = await db.query(q.finish, [
-        message.id,
-        worker,
-        message.attempts,
-        c.state,
-        'nextAttemptAt' in c ? c.nextAttemptAt : null,
-        at,
-        'consentVersion' in c ? (c.consentVersion ?? null) : null,
-        'deliveredAs' in c ? c.deliveredAs : null,
-        'recipientDomain' in c ? (c.recipientDomain ?? null) : null,
-        evidence,
-        smtp,
-        c.state === 'cancelled' ? null : reason,
-        c.state === 'cancelled' ? reason : null,
-        'refundAttempt' in c && c.refundAttempt ? 1 : 0,
-      ]);
-      await db.query(q.finishAttempt, [message.id, message.attempts, at, rows.length ? c.state : `${c.state} (lease lost)`, smtp, evidence]);
-      return rows.length > 0;
+      const col = <T>(f: (c: Completion, m: OutboxMessage, i: number) => T) => items.map(({ message, completion }, i) => f(completion, message, i));
+      const evidence = col((c) => ('evidence' in c && c.evidence ? JSON.stringify(c.evidence) : null));
+      const smtp = col((c) => ('smtpResponse' in c && c.smtpResponse ? c.smtpResponse : null));
+      const reason = col((c) => ('reason' in c ? c.reason.slice(0, 500) : null));
+      return db.transaction(async (tx) => {
+        const rows = await tx.query<{ id: unknown }>(q.finishMany, [
+          worker,
+          at,
+          col((_c, m) => m.id),
+          col((_c, m) => m.attempts),
+          col((c) => c.state),
+          col((c) => ('nextAttemptAt' in c ? c.nextAttemptAt.toISOString() : null)),
+          col((c) => ('consentVersion' in c ? (c.consentVersion ?? null) : null)),
+          col((c) => ('deliveredAs' in c ? c.deliveredAs : null)),
+          col((c) => ('recipientDomain' in c ? (c.recipientDomain ?? null) : null)),
+          evidence,
+          smtp,
+          col((c, _m, i) => (c.state === 'cancelled' ? null : reason[i]!)),
+          col((c, _m, i) => (c.state === 'cancelled' ? reason[i]! : null)),
+          col((c) => ('refundAttempt' in c && c.refundAttempt ? 1 : 0)),
+        ]);
+        const kept = new Set(rows.map((r) => String(r.id)));
+        await tx.query(q.finishAttempts, [
+          at,
+          col((_c, m) => m.id),
+          col((_c, m) => m.attempts),
+          col((c, m) => (kept.has(m.id) ? c.state : `${c.state} (lease lost)`)),
+          smtp,
+          evidence,
+        ]);
+        return items.map(({ message }) => kept.has(message.id));
+      });
     },
     async cancelQueued(filter, reason) {
       if (!filter.patientId && !filter.campaignId) throw fail('BAD_REQUEST', 'cancel needs a patient or a campaign');
@@ -211,4 +229,5 @@ export function createOutbox(db: Queryable, options: OutboxOptions): Outbox {
       return toDate(row?.at) ?? undefined;
     },
   };
+  return api;
 }

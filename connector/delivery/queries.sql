@@ -29,20 +29,25 @@ WITH due AS (
 )
 SELECT * FROM claimed ORDER BY id;
 
--- name: finish
-UPDATE delivery_outbox
-SET state = $4::text, next_attempt_at = COALESCE($5::timestamptz, next_attempt_at), lease_owner = NULL, lease_until = NULL,
-    updated_at = $6::timestamptz, consent_version = COALESCE($7::text, consent_version),
-    delivered_as = COALESCE($8::text, delivered_as), recipient_domain = COALESCE($9::text, recipient_domain),
-    tls_evidence = COALESCE($10::jsonb, tls_evidence), smtp_response = COALESCE($11::text, smtp_response),
-    last_error = $12::text, cancel_reason = $13::text, attempts = attempts - $14::int,
-    finished_at = CASE WHEN $4::text IN ('delivered', 'notice_sent', 'failed', 'cancelled') THEN $6::timestamptz ELSE NULL END
-WHERE id = $1::bigint AND lease_owner = $2::text AND attempts = $3::int AND state = 'sending'
-RETURNING id;
+-- name: finishMany
+UPDATE delivery_outbox o
+SET state = u.state, next_attempt_at = COALESCE(u.next_at, o.next_attempt_at), lease_owner = NULL, lease_until = NULL,
+    updated_at = $2::timestamptz, consent_version = COALESCE(u.consent_version, o.consent_version),
+    delivered_as = COALESCE(u.delivered_as, o.delivered_as), recipient_domain = COALESCE(u.domain, o.recipient_domain),
+    tls_evidence = COALESCE(u.evidence::jsonb, o.tls_evidence), smtp_response = COALESCE(u.smtp, o.smtp_response),
+    last_error = u.last_error, cancel_reason = u.cancel_reason, attempts = o.attempts - u.refund,
+    finished_at = CASE WHEN u.state IN ('delivered', 'notice_sent', 'failed', 'cancelled') THEN $2::timestamptz ELSE NULL END
+FROM unnest($3::bigint[], $4::int[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+            $12::text[], $13::text[], $14::int[])
+  AS u(id, attempt, state, next_at, consent_version, delivered_as, domain, evidence, smtp, last_error, cancel_reason, refund)
+WHERE o.id = u.id AND o.lease_owner = $1::text AND o.attempts = u.attempt AND o.state = 'sending'
+RETURNING o.id;
 
--- name: finishAttempt
-UPDATE delivery_attempts SET finished_at = $3::timestamptz, outcome = $4::text, smtp_response = $5::text, tls_evidence = $6::jsonb
-WHERE outbox_id = $1::bigint AND attempt = $2::int;
+-- name: finishAttempts
+UPDATE delivery_attempts a
+SET finished_at = $1::timestamptz, outcome = u.outcome, smtp_response = u.smtp, tls_evidence = u.evidence::jsonb
+FROM unnest($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[]) AS u(id, attempt, outcome, smtp, evidence)
+WHERE a.outbox_id = u.id AND a.attempt = u.attempt;
 
 -- name: cancelQueued
 UPDATE delivery_outbox
