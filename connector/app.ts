@@ -12,6 +12,8 @@ import { createAuditLog, type AuditLog } from './audit/audit-log.js';
 import { ConsentRegistry } from './consent/registry.js';
 import { createConsentImport } from './consent/fhir-import.js';
 import { UserDirectory } from './users/users.js';
+import { SenderDirectory } from './api/sender-directory.js';
+import { createDnsLookup } from './delivery/dns-client.js';
 
 export interface App {
   config: Config;
@@ -31,6 +33,8 @@ export interface App {
   consent: ConsentRegistry;
   /** Users, roles, passwords and sessions. */
   users: UserDirectory;
+  /** From addresses on DKIM-verified domains (admin). */
+  senders: SenderDirectory;
   close(): Promise<void>;
 }
 
@@ -78,6 +82,7 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
     audit,
     consent,
     users,
+    senders: new SenderDirectory({ db, audit, dns: createDnsLookup(config.dnsServers) }),
     close: async () => {
       await reseal.stop();
       await db.close();

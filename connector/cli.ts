@@ -7,6 +7,7 @@ import { registerConsentCommands } from './consent/cli.js';
 import { registerAuditCommands } from './audit/cli.js';
 import { registerUserCommands } from './users/cli.js';
 import { registerTemplateCommands } from './compose/cli.js';
+import { registerServeCommands } from './api/cli.js';
 
 /** Every capability's command registration, in the order `--help` lists them. */
 const registrations: Array<(program: Command, ctx: CliContext) => void> = [
@@ -16,6 +17,7 @@ const registrations: Array<(program: Command, ctx: CliContext) => void> = [
   registerAuditCommands,
   registerUserCommands,
   registerTemplateCommands,
+  registerServeCommands,
 ];
 
 export function buildProgram(): Command {

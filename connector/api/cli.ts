@@ -1,0 +1,40 @@
+// `outreach serve`: the connector API over HTTPS (certificate files configured) or plain HTTP on loopback for the demo.
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import type { Command } from 'commander';
+import { action, type CliContext } from '../cli-context.js';
+import { fail } from '../errors.js';
+import { startApiServer } from './server.js';
+
+export function registerServeCommands(program: Command, ctx: CliContext): void {
+  program
+    .command('serve')
+    .description('serve the connector API (HTTPS with OUTREACH_TLS_CERT/OUTREACH_TLS_KEY; plain HTTP only on loopback)')
+    .option('--host <address>', 'listen address (default OUTREACH_API_HOST or 127.0.0.1)')
+    .option('--port <port>', 'listen port (default OUTREACH_API_PORT or 8787; 0 picks a free one)')
+    .action(
+      action(ctx, async (opts: { host?: string; port?: string }) => {
+        const config = ctx.config();
+        if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+          throw fail('INVALID_CONFIG', 'set both OUTREACH_TLS_CERT and OUTREACH_TLS_KEY, or neither');
+        }
+        const port = opts.port === undefined ? config.apiPort : Number(opts.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw fail('BAD_REQUEST', 'port must be 0-65535', { field: 'port' });
+        const readPem = (file: string, what: string) => {
+          try {
+            return readFileSync(file);
+          } catch {
+            throw fail('INVALID_CONFIG', `cannot read the TLS ${what} file named by OUTREACH_TLS_${what.toUpperCase()}`);
+          }
+        };
+        const tls = config.tlsCert && config.tlsKey ? { cert: readPem(config.tlsCert, 'cert'), key: readPem(config.tlsKey, 'key') } : undefined;
+        const app = await ctx.app();
+        const { server, url } = await startApiServer(app, { host: opts.host ?? config.apiHost, port, ...(tls ? { tls } : {}) });
+        ctx.out({ url, api: `${url}/api/v1`, tls: Boolean(tls) }, (r: { api: string; tls: boolean }) => `serving the connector API at ${r.api}${r.tls ? '' : ' (plain HTTP, loopback only)'}`);
+        app.log.info({ tls: Boolean(tls) }, 'api listening');
+        const signal = await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+        app.log.info({ signal: String(signal[0] ?? 'signal') }, 'api stopping');
+        await server.close();
+      }),
+    );
+}

@@ -1,0 +1,21 @@
+// Every capability's route handlers, built from the app's services: the one list the server registers.
+import type { App } from '../../app.js';
+import type { Handlers } from '../handler.js';
+import type { ApiMetrics } from '../metrics.js';
+import { adminHandlers } from './admin.js';
+import { auditHandlers } from './audit.js';
+import { composeScanHandlers } from './compose.js';
+import { consentHandlers } from './consent.js';
+import { sessionHandlers } from './session.js';
+import { userHandlers } from './users.js';
+
+export function buildHandlers(app: App, deps: { metrics: ApiMetrics; version: string }): Handlers {
+  return {
+    ...sessionHandlers(app),
+    ...userHandlers(app),
+    ...consentHandlers(app),
+    ...auditHandlers(app),
+    ...composeScanHandlers(),
+    ...adminHandlers(app, { ...deps, senders: app.senders }),
+  };
+}
