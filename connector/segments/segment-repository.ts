@@ -1,0 +1,234 @@
+// Saved segments in the store: named, versioned definitions with their hash, and membership snapshots (ids only).
+import { fail } from '../errors.js';
+import { loadQueries, type Db, type Queryable } from '../store/db.js';
+import { parseSegmentDefinition, type SegmentDefinition } from './definition.js';
+import { definitionHash } from './definition-hash.js';
+
+const q = loadQueries(new URL('./queries.sql', import.meta.url), [
+  'insertSegment',
+  'segmentByName',
+  'lockSegment',
+  'latestVersion',
+  'versionByNumber',
+  'versionById',
+  'insertVersion',
+  'listSegments',
+  'listVersions',
+  'insertSnapshot',
+  'insertSnapshotMembers',
+  'snapshotById',
+  'snapshotMembersPage',
+] as const);
+
+export interface SegmentVersion {
+  /** segment_versions.id: what a campaign references. */
+  versionId: number;
+  segmentId: number;
+  name: string;
+  version: number;
+  definition: SegmentDefinition;
+  definitionHash: string;
+  createdBy: string;
+  createdAt: string;
+}
+
+export interface SegmentSummary {
+  id: number;
+  name: string;
+  description?: string;
+  createdBy: string;
+  createdAt: string;
+  latestVersion: number;
+  latestVersionId: number;
+  definitionHash: string;
+}
+
+export interface SegmentSnapshot {
+  id: number;
+  segmentVersionId: number;
+  definitionHash: string;
+  asOf: string;
+  memberCount: number;
+  reason?: string;
+  takenBy: string;
+  takenAt: string;
+}
+
+export interface SaveSegmentInput {
+  name: string;
+  definition: unknown;
+  description?: string;
+  actor: string;
+}
+
+interface VersionRow {
+  id: string | number;
+  segment_id: string | number;
+  version: number;
+  definition: SegmentDefinition | string;
+  definition_hash: string;
+  created_by: string;
+  created_at: Date | string;
+  name?: string;
+}
+
+const namePattern = /^[\p{L}\p{N}][\p{L}\p{N} ._:/()&+-]{0,119}$/u;
+const snapshotBatch = 10_000;
+
+export class SegmentRepository {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Saves a definition under `name`: a new segment, or a new version when the definition differs from the latest.
+   * Saving the same definition again returns the latest version unchanged (`created: false`).
+   */
+  async save(input: SaveSegmentInput): Promise<SegmentVersion & { created: boolean }> {
+    const name = input.name.trim();
+    if (!namePattern.test(name)) throw fail('BAD_REQUEST', 'segment name must be 1-120 letters, digits, spaces or ._:/()&+-', { field: 'name' });
+    const definition = parseSegmentDefinition(input.definition);
+    const hash = definitionHash(definition);
+    return this.db.transaction(async (tx) => {
+      await tx.query(q.insertSegment, [name, input.description ?? null, input.actor]);
+      const [segment] = await tx.query<{ id: string | number }>(q.segmentByName, [name]);
+      const segmentId = Number(segment!.id);
+      await tx.query(q.lockSegment, [segmentId]);
+      const [latest] = await tx.query<VersionRow>(q.latestVersion, [segmentId]);
+      if (latest && latest.definition_hash === hash) return { ...toVersion(latest, name), created: false };
+      const [row] = await tx.query<VersionRow>(q.insertVersion, [
+        segmentId,
+        (latest?.version ?? 0) + 1,
+        JSON.stringify(definition),
+        hash,
+        input.actor,
+      ]);
+      return { ...toVersion(row!, name), created: true };
+    });
+  }
+
+  async list(): Promise<SegmentSummary[]> {
+    const rows = await this.db.query<{
+      id: string | number;
+      name: string;
+      description: string | null;
+      created_by: string;
+      created_at: Date | string;
+      version_id: string | number;
+      version: number;
+      definition_hash: string;
+    }>(q.listSegments);
+    return rows.map((r) => ({
+      id: Number(r.id),
+      name: r.name,
+      ...(r.description ? { description: r.description } : {}),
+      createdBy: r.created_by,
+      createdAt: new Date(r.created_at).toISOString(),
+      latestVersion: r.version,
+      latestVersionId: Number(r.version_id),
+      definitionHash: r.definition_hash,
+    }));
+  }
+
+  /** A saved segment's latest version, or version `version`; NOT_FOUND when there is none. */
+  async get(name: string, version?: number): Promise<SegmentVersion> {
+    const [segment] = await this.db.query<{ id: string | number; name: string }>(q.segmentByName, [name.trim()]);
+    if (!segment) throw fail('NOT_FOUND', 'segment not found', { field: 'name' });
+    const [row] =
+      version === undefined
+        ? await this.db.query<VersionRow>(q.latestVersion, [segment.id])
+        : await this.db.query<VersionRow>(q.versionByNumber, [segment.id, version]);
+    if (!row) throw fail('NOT_FOUND', `segment version ${version ?? 'latest'} not found`, { field: 'version' });
+    return toVersion(row, segment.name);
+  }
+
+  async versions(name: string): Promise<SegmentVersion[]> {
+    const [segment] = await this.db.query<{ id: string | number; name: string }>(q.segmentByName, [name.trim()]);
+    if (!segment) throw fail('NOT_FOUND', 'segment not found', { field: 'name' });
+    const rows = await this.db.query<VersionRow>(q.listVersions, [segment.id]);
+    return rows.map((r) => toVersion(r, segment.name));
+  }
+
+  async getVersion(versionId: number): Promise<SegmentVersion> {
+    const [row] = await this.db.query<VersionRow>(q.versionById, [versionId]);
+    if (!row) throw fail('NOT_FOUND', `segment version ${versionId} not found`, { field: 'segmentVersion' });
+    return toVersion(row, row.name!);
+  }
+
+  /** Stores a membership snapshot and its member ids in one transaction (in `tx` when given). */
+  async insertSnapshot(
+    input: { version: SegmentVersion; asOf: string; memberIds: readonly number[]; reason?: string; actor: string },
+    tx?: Queryable,
+  ): Promise<SegmentSnapshot> {
+    const write = async (t: Queryable): Promise<SegmentSnapshot> => {
+      const [row] = await t.query<{ id: string | number; taken_at: Date | string }>(q.insertSnapshot, [
+        input.version.versionId,
+        input.version.definitionHash,
+        input.asOf,
+        input.memberIds.length,
+        input.reason ?? null,
+        input.actor,
+      ]);
+      const id = Number(row!.id);
+      for (let i = 0; i < input.memberIds.length; i += snapshotBatch) {
+        await t.query(q.insertSnapshotMembers, [id, input.memberIds.slice(i, i + snapshotBatch)]);
+      }
+      return {
+        id,
+        segmentVersionId: input.version.versionId,
+        definitionHash: input.version.definitionHash,
+        asOf: input.asOf,
+        memberCount: input.memberIds.length,
+        ...(input.reason ? { reason: input.reason } : {}),
+        takenBy: input.actor,
+        takenAt: new Date(row!.taken_at).toISOString(),
+      };
+    };
+    return tx ? write(tx) : this.db.transaction(write);
+  }
+
+  async getSnapshot(snapshotId: number): Promise<SegmentSnapshot> {
+    const [r] = await this.db.query<{
+      id: string | number;
+      segment_version_id: string | number;
+      definition_hash: string;
+      as_of: string;
+      member_count: number;
+      reason: string | null;
+      taken_by: string;
+      taken_at: Date | string;
+    }>(q.snapshotById, [snapshotId]);
+    if (!r) throw fail('NOT_FOUND', `segment snapshot ${snapshotId} not found`, { field: 'snapshot' });
+    return {
+      id: Number(r.id),
+      segmentVersionId: Number(r.segment_version_id),
+      definitionHash: r.definition_hash,
+      asOf: r.as_of,
+      memberCount: r.member_count,
+      ...(r.reason ? { reason: r.reason } : {}),
+      takenBy: r.taken_by,
+      takenAt: new Date(r.taken_at).toISOString(),
+    };
+  }
+
+  /** A page of a snapshot's member ids in ascending order, after `after`. */
+  async snapshotMembers(snapshotId: number, options: { after?: number; limit?: number } = {}): Promise<number[]> {
+    const rows = await this.db.query<{ patient_id: string | number }>(q.snapshotMembersPage, [
+      snapshotId,
+      options.after ?? -1,
+      Math.min(Math.max(options.limit ?? 1000, 1), 100_000),
+    ]);
+    return rows.map((r) => Number(r.patient_id));
+  }
+}
+
+function toVersion(r: VersionRow, name: string): SegmentVersion {
+  return {
+    versionId: Number(r.id),
+    segmentId: Number(r.segment_id),
+    name,
+    version: r.version,
+    definition: typeof r.definition === 'string' ? (JSON.parse(r.definition) as SegmentDefinition) : r.definition,
+    definitionHash: r.definition_hash,
+    createdBy: r.created_by,
+    createdAt: new Date(r.created_at).toISOString(),
+  };
+}

@@ -1,0 +1,211 @@
+// Segment engine benchmark: 1M synthetic patients, the columnar index's warm count against the same query as SQL on PostgreSQL.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import pg from 'pg';
+import type { PatientFacts } from '../../fhir/patient-facts.js';
+import { phi } from '../../fhir/phi.js';
+import { popcount } from '../../connector/segments/bitset.js';
+import { birthCutoff, dayNumber, isoDay } from '../../connector/segments/day-number.js';
+import { parseSegmentDefinition } from '../../connector/segments/definition.js';
+import { evaluateSegment } from '../../connector/segments/segment-evaluator.js';
+import { SegmentIndex, type IndexedFacts } from '../../connector/segments/segment-index.js';
+
+const PATIENTS = Number(process.argv[2] ?? 1_000_000);
+const RUNS = 60;
+const SQL_RUNS = 15;
+const AS_OF = '2026-06-30';
+const postgresUrl = 'postgres://postgres@127.0.0.1:5432/test';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** mulberry32: a small seeded PRNG, so every run generates the same patients. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const states = ['MA', 'NY', 'CA', 'TX', 'FL', 'WA', 'IL', 'PA', 'OH', 'GA', 'NC', 'MI', 'NJ', 'VA', 'AZ', 'TN', 'IN', 'MO', 'MD', 'WI'];
+const payers = ['Medicare', 'Medicaid', 'Blue Cross Blue Shield', 'Aetna', 'Cigna', 'UnitedHealthcare', 'Humana', 'Anthem'];
+const conditionCodes = ['44054006', '38341003', '59621000', '195967001', '15777000', '433144002', '162864005', '40055000', '55822004', '10509002', ...Array.from({ length: 190 }, (_, i) => String(100000 + i * 37))];
+const labCodes = ['2339-0', '2093-3', '2085-9', '18262-6', '33914-3', '8480-6', '8462-4', '39156-5'];
+const procedureCodes = Array.from({ length: 120 }, (_, i) => String(430000000 + i * 101));
+const medicationCodes = Array.from({ length: 150 }, (_, i) => String(310000 + i * 13));
+const asOfDay = dayNumber(AS_OF);
+
+const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+const dateBefore = (r: () => number, maxDaysAgo: number) => isoDay(asOfDay - Math.floor(r() * maxDaysAgo));
+
+/** One synthetic patient, a pure function of its id. */
+function syntheticPatient(id: number): PatientFacts {
+  const r = prng(id * 2654435761);
+  const diabetic = r() < 0.12;
+  const birthDay = asOfDay - Math.floor(r() * 95 * 365.25);
+  const visited = r() < 0.85;
+  const visitDate = dateBefore(r, 3 * 365);
+  const conditions = Array.from({ length: Math.floor(r() * 5) }, () => ({
+    codes: [{ system: 'http://snomed.info/sct', code: pick(r, conditionCodes) }],
+    clinicalStatus: r() < 0.7 ? 'active' : 'resolved',
+  }));
+  if (diabetic) conditions.push({ codes: [{ system: 'http://snomed.info/sct', code: '44054006' }], clinicalStatus: 'active' });
+  const a1c = diabetic || r() < 0.15 ? { loinc: '4548-4', value: Math.round((4.5 + r() * (diabetic ? 9 : 3)) * 10) / 10, unit: '%', date: dateBefore(r, 2 * 365) } : undefined;
+  const observations = Array.from({ length: 2 + Math.floor(r() * 3) }, () => ({ loinc: pick(r, labCodes), value: Math.round(r() * 2000) / 10, date: dateBefore(r, 4 * 365) }));
+  if (a1c) observations.push(a1c);
+  const coverage = Array.from({ length: 1 + Math.floor(r() * 2) }, () => {
+    const active = r() < 0.8;
+    return { payer: pick(r, payers), active, start: dateBefore(r, 10 * 365), ...(active ? {} : { end: dateBefore(r, 365) }), source: 'Coverage' as const };
+  });
+  return {
+    patientId: `p${id}`,
+    source: 'bench',
+    given: phi(String.fromCharCode(65 + Math.floor(r() * 26)) + 'x'),
+    family: phi(String.fromCharCode(65 + Math.floor(r() * 26)) + 'y'),
+    gender: r() < 0.5 ? 'female' : 'male',
+    birthDate: phi(isoDay(birthDay)),
+    deceased: false,
+    city: phi(`city-${Math.floor(r() * 500)}`),
+    state: pick(r, states),
+    postalCode: phi(String(10000 + Math.floor(r() * 80000))),
+    pcp: { reference: `Practitioner/${Math.floor(r() * 2000)}`, source: 'encounters' },
+    ...(visited
+      ? { lastVisit: { date: visitDate, types: [], reasons: r() < 0.3 ? [{ system: 'http://snomed.info/sct', code: pick(r, conditionCodes) }] : [] } }
+      : {}),
+    encounters: [],
+    conditions,
+    observations,
+    ...(a1c ? { a1c } : {}),
+    coverage,
+    procedures: Array.from({ length: Math.floor(r() * 4) }, () => ({ codes: [{ system: 'http://snomed.info/sct', code: pick(r, procedureCodes) }], date: dateBefore(r, 5 * 365) })),
+    medications: Array.from({ length: Math.floor(r() * 3) }, () => ({ codes: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: pick(r, medicationCodes) }], authoredOn: dateBefore(r, 5 * 365) })),
+    appointments: r() < 0.1 ? [{ id: `a${id}`, status: 'booked', start: isoDay(asOfDay + Math.floor(r() * 60)), types: [] }] : [],
+  };
+}
+
+function* patients(): Generator<IndexedFacts> {
+  for (let id = 1; id <= PATIENTS; id++) yield { id, facts: syntheticPatient(id) };
+}
+
+const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+
+const query = parseSegmentDefinition({
+  all: [
+    { type: 'hba1c', op: '>', value: 9 },
+    { type: 'age', min: 40, max: 75 },
+    { not: { type: 'lastVisit', withinDays: 365 } },
+    { type: 'coverage', active: true },
+  ],
+});
+
+// --- our index
+gc();
+const heapBefore = process.memoryUsage();
+let started = performance.now();
+const index = await SegmentIndex.build(patients());
+const buildMs = performance.now() - started;
+gc();
+const heapAfter = process.memoryUsage();
+const indexHeap = heapAfter.heapUsed + heapAfter.arrayBuffers - heapBefore.heapUsed - heapBefore.arrayBuffers;
+
+const times: number[] = [];
+let ours = 0;
+for (let i = 0; i < RUNS; i++) {
+  const t = performance.now();
+  ours = popcount(evaluateSegment(index, query, asOfDay));
+  times.push(performance.now() - t);
+}
+const warm = times.slice(10);
+const p50 = percentile(warm, 0.5);
+const p99 = percentile(warm, 0.99);
+
+// --- PostgreSQL over plaintext columns
+const schema = `bench_segments_${process.pid}`;
+const client = new pg.Client({ connectionString: postgresUrl });
+let sqlP50 = Number.NaN;
+let sqlP99 = Number.NaN;
+let sqlCount = -1;
+let loadMs = 0;
+try {
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; CREATE SCHEMA ${schema}; SET search_path = ${schema}`);
+  await client.query(`CREATE UNLOGGED TABLE patient (id int PRIMARY KEY, gender text, birth_date date, state text, last_visit date, a1c_value numeric, a1c_date date)`);
+  await client.query(`CREATE UNLOGGED TABLE coverage (patient_id int NOT NULL, payer text, active boolean NOT NULL, start_date date, end_date date)`);
+  started = performance.now();
+  const batch = 50_000;
+  for (let from = 1; from <= PATIENTS; from += batch) {
+    const p = { id: [] as number[], gender: [] as string[], birth: [] as (string | null)[], state: [] as string[], visit: [] as (string | null)[], a1c: [] as (number | null)[], a1cDate: [] as (string | null)[] };
+    const c = { id: [] as number[], payer: [] as string[], active: [] as boolean[], start: [] as (string | null)[], end: [] as (string | null)[] };
+    for (let id = from; id < Math.min(from + batch, PATIENTS + 1); id++) {
+      const f = syntheticPatient(id);
+      p.id.push(id);
+      p.gender.push(f.gender!);
+      p.birth.push(f.birthDate ?? null);
+      p.state.push(f.state!);
+      p.visit.push(f.lastVisit?.date ?? null);
+      p.a1c.push(f.a1c?.value ?? null);
+      p.a1cDate.push(f.a1c?.date ?? null);
+      for (const cov of f.coverage) {
+        c.id.push(id);
+        c.payer.push(cov.payer!);
+        c.active.push(cov.active);
+        c.start.push(cov.start ?? null);
+        c.end.push(cov.end ?? null);
+      }
+    }
+    await client.query(
+      `INSERT INTO patient SELECT * FROM unnest($1::int[], $2::text[], $3::date[], $4::text[], $5::date[], $6::numeric[], $7::date[])`,
+      [p.id, p.gender, p.birth, p.state, p.visit, p.a1c, p.a1cDate],
+    );
+    await client.query(`INSERT INTO coverage SELECT * FROM unnest($1::int[], $2::text[], $3::bool[], $4::date[], $5::date[])`, [c.id, c.payer, c.active, c.start, c.end]);
+  }
+  await client.query(`CREATE INDEX ON patient (a1c_value)`);
+  await client.query(`CREATE INDEX ON patient (birth_date)`);
+  await client.query(`CREATE INDEX ON patient (last_visit)`);
+  await client.query(`CREATE INDEX ON coverage (patient_id) WHERE active`);
+  await client.query(`ANALYZE patient; ANALYZE coverage`);
+  loadMs = performance.now() - started;
+  // The same semantics as the index: age 40-75 on the evaluation day, no visit in [asOf-365, asOf], coverage active on it.
+  const sql = `SELECT count(*)::int AS n FROM patient p
+    WHERE p.a1c_value > 9
+      AND p.birth_date > $1::date AND p.birth_date <= $2::date
+      AND NOT (p.last_visit IS NOT NULL AND p.last_visit >= $3::date AND p.last_visit <= $4::date)
+      AND EXISTS (SELECT 1 FROM coverage c WHERE c.patient_id = p.id AND c.active
+                   AND (c.start_date IS NULL OR c.start_date <= $4::date) AND (c.end_date IS NULL OR c.end_date >= $4::date))`;
+  const params = [isoDay(birthCutoff(asOfDay, 76)), isoDay(birthCutoff(asOfDay, 40)), isoDay(asOfDay - 365), AS_OF];
+  const sqlTimes: number[] = [];
+  for (let i = 0; i < SQL_RUNS; i++) {
+    const t = performance.now();
+    const { rows } = await client.query<{ n: number }>(sql, params);
+    sqlTimes.push(performance.now() - t);
+    sqlCount = rows[0]!.n;
+  }
+  const sqlWarm = sqlTimes.slice(3);
+  sqlP50 = percentile(sqlWarm, 0.5);
+  sqlP99 = percentile(sqlWarm, 0.99);
+} catch (err) {
+  process.stdout.write(`PostgreSQL baseline failed: ${(err as Error).message}\n`);
+} finally {
+  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+  await client.end().catch(() => undefined);
+}
+
+const lines = [
+  `patients: ${PATIENTS.toLocaleString('en-US')}  query: HbA1c > 9 AND age 40-75 AND no visit in 365 days AND active coverage (as of ${AS_OF})`,
+  `index build: ${(buildMs / 1000).toFixed(1)} s (generation of the synthetic facts included)`,
+  `index memory: ${mib(index.bytes())} in typed arrays, ${mib(indexHeap)} heap+buffers after GC (target <= 1024 MiB)`,
+  `segment index count: ${ours.toLocaleString('en-US')}  p50 ${ms(p50)}  p99 ${ms(p99)}  (warm, ${warm.length} runs; target p50 <= 50 ms)`,
+  `PostgreSQL count:    ${sqlCount.toLocaleString('en-US')}  p50 ${ms(sqlP50)}  p99 ${ms(sqlP99)}  (warm, ${SQL_RUNS - 3} runs; load + indexes ${(loadMs / 1000).toFixed(1)} s)`,
+  `ratio (PostgreSQL p50 / index p50): ${(sqlP50 / p50).toFixed(1)}x  (target >= 20x)`,
+];
+process.stdout.write(lines.join('\n') + '\n');
+if (sqlCount >= 0 && sqlCount !== ours) {
+  process.stdout.write(`MISMATCH: the index counted ${ours}, PostgreSQL ${sqlCount}\n`);
+  process.exitCode = 1;
+}
