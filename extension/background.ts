@@ -3,6 +3,7 @@ import browser, { type Runtime } from 'webextension-polyfill';
 import { syncEhrScripts } from './background/ehr-scripts.js';
 import { watchIdle } from './background/idle-sign-out.js';
 import { messageRouter } from './background/message-router.js';
+import { notifyTabs } from './background/session-broadcast.js';
 import { sessionStore } from './background/session-store.js';
 
 const store = sessionStore(browser.storage.local, browser.storage.session);
@@ -12,6 +13,10 @@ const router = messageRouter({
   extensionUrl: browser.runtime.getURL('/'),
   fetch: (input, init) => fetch(input, init),
   syncEhrOrigins: (origins) => syncEhrScripts(browser, origins),
+  notifySessionChanged: async () => {
+    const { ehrOrigins } = await store.settings();
+    await notifyTabs(browser.tabs, browser.runtime.getManifest().host_permissions ?? [], ehrOrigins);
+  },
 });
 
 browser.runtime.onMessage.addListener((message: unknown, sender: Runtime.MessageSender) => router.receive(message, sender));

@@ -19,6 +19,8 @@ export interface RouterDeps {
   fetch: typeof fetch;
   /** Re-registers the EHR content script on the granted origins. */
   syncEhrOrigins(origins: string[]): Promise<string[]>;
+  /** Tells open Salesforce and EHR tabs that the user signed in or out, so their UI reloads its data. */
+  notifySessionChanged?(): Promise<void>;
 }
 
 type Caller = 'extension-page' | 'content-script';
@@ -58,7 +60,10 @@ export function messageRouter(deps: RouterDeps) {
       baseUrl: connectorUrl,
       fetch: deps.fetch,
       token: async () => (await store.session())?.token ?? null,
-      onUnauthenticated: () => store.clearSession(),
+      onUnauthenticated: async () => {
+        await store.clearSession();
+        await deps.notifySessionChanged?.();
+      },
     };
   }
 
@@ -72,6 +77,7 @@ export function messageRouter(deps: RouterDeps) {
       }
     }
     await store.clearSession();
+    if (session) await deps.notifySessionChanged?.();
   }
 
   async function handle(message: Message, caller: Caller): Promise<Reply<unknown>> {
@@ -84,6 +90,7 @@ export function messageRouter(deps: RouterDeps) {
       case 'session/sign-in': {
         const session = await callConnector(await connectorOptions(), 'login', { body: { username: message.username, password: message.password } });
         await store.saveSession({ token: session.token, username: session.user.username, role: session.user.role, expiresAt: session.expiresAt });
+        await deps.notifySessionChanged?.();
         return { ok: true, data: await state() };
       }
       case 'session/sign-out':

@@ -11,7 +11,8 @@ export function timePreactRenders(): void {
   options.debounceRendering = (callback) => void Promise.resolve().then(() => timed(callback));
 }
 
-export function runFeatures(win: Window, features: readonly Feature[], client: ConnectorClient): () => void {
+/** Starts the features for the current view and follows navigation; `restart()` re-runs the view (e.g. after sign-in). */
+export function runFeatures(win: Window, features: readonly Feature[], client: ConnectorClient): { stop(): void; restart(): void } {
   let view: AbortController | null = null;
   const startView = (href: string) => {
     view?.abort();
@@ -29,8 +30,12 @@ export function runFeatures(win: Window, features: readonly Feature[], client: C
   };
   timed(() => startView(win.location.href));
   const stop = watchNavigation(win, startView);
-  return () => {
-    stop();
-    view?.abort();
+  return {
+    stop: () => {
+      stop();
+      view?.abort();
+    },
+    restart: () => timed(() => startView(win.location.href)),
   };
 }
+

@@ -4,8 +4,10 @@ import { composePanel } from '../features/compose-panel.js';
 import { consentBadge } from '../features/consent-badge.js';
 import { phiWarnings } from '../features/phi-warnings.js';
 import { runFeatures, timePreactRenders } from './feature-runner.js';
+import { followSession } from './session-follow.js';
 
 export const salesforceFeatures = [consentBadge, phiWarnings, composePanel];
 
 timePreactRenders();
-runFeatures(window, salesforceFeatures, messagingClient());
+const running = runFeatures(window, salesforceFeatures, messagingClient());
+followSession(running.restart);

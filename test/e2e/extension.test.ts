@@ -113,15 +113,16 @@ describe.runIf(haveChromium || ci)('extension in Chromium', () => {
   let sf: Page;
   let shadow: ClosedShadow;
 
-  it('shows the right consent on the Contact record page', async () => {
+  it('shows the right consent on the Contact record page, and refreshes it when the marketer signs in', async () => {
+    sf = await context.newPage();
+    await sf.goto(`https://${sfHost}/lightning/r/Contact/${authorizedContact.id}/view`);
+    shadow = await ClosedShadow.attach(sf);
+    await shadow.waitForText('consent-badge', '.badge', (t) => t.includes('sign in to see consent'));
+
     const popup = await extensionPage('popup/index.html');
     await signIn(popup, users.marketer);
     await shot(popup, '02-popup-marketer');
     await popup.close();
-
-    sf = await context.newPage();
-    await sf.goto(`https://${sfHost}/lightning/r/Contact/${authorizedContact.id}/view`);
-    shadow = await ClosedShadow.attach(sf);
     const badge = await shadow.waitForText('consent-badge', '.badge', (t) => t.includes('Authorized'));
     expect(badge).toContain('Authorized for marketing');
     expect(badge).toContain('expires 2027-06-30');
@@ -130,11 +131,22 @@ describe.runIf(haveChromium || ci)('extension in Chromium', () => {
     const placed = await sf.evaluate(() => document.querySelector('.oneContent.active lightning-formatted-email + [data-secure-outreach="consent-badge"]') !== null);
     expect(placed).toBe(true);
     await shot(sf, '03-consent-badge');
+  });
 
-    const work = await sf.evaluate(() => performance.getEntriesByName('secure-outreach:work').reduce((sum, e) => sum + e.duration, 0));
-    process.stdout.write(`content-script work on the Lightning-like page (load to badge): ${work.toFixed(2)} ms\n`);
-    expect(work).toBeGreaterThan(0);
-    expect(work).toBeLessThanOrEqual(30);
+  it('spends at most 30 ms of main-thread work on a Lightning page load (1,000 rows of DOM churn)', async () => {
+    await sf.reload();
+    shadow = await ClosedShadow.attach(sf);
+    await shadow.waitForText('consent-badge', '.badge', (t) => t.includes('Authorized'));
+    await sf.waitForFunction(() => document.querySelectorAll('table.related tr').length === 1000);
+    const work = await sf.evaluate(() => {
+      const entries = performance.getEntriesByName('secure-outreach:work');
+      return { total: entries.reduce((sum, e) => sum + e.duration, 0), slices: entries.length, longest: Math.max(...entries.map((e) => e.duration)) };
+    });
+    process.stdout.write(
+      `content-script work on the Lightning-like page, load to badge: ${work.total.toFixed(2)} ms in ${work.slices} slices (longest ${work.longest.toFixed(2)} ms)\n`,
+    );
+    expect(work.slices).toBeGreaterThan(1);
+    expect(work.total).toBeLessThanOrEqual(30);
   });
 
   it('raises a PHI warning when a diagnosis is typed into the composer and holds the send', async () => {
@@ -145,6 +157,8 @@ describe.runIf(haveChromium || ci)('extension in Chromium', () => {
     expect(warning).toMatch(/lab value/);
     expect(await sf.evaluate(() => (CSS as unknown as { highlights: Map<string, unknown> }).highlights.has('secure-outreach-phi'))).toBe(true);
 
+    const typing = await sf.evaluate(() => performance.getEntriesByName('secure-outreach:work').reduce((sum, e) => sum + e.duration, 0));
+    process.stdout.write(`content-script work after typing ${composerText.length} characters (live scan): ${typing.toFixed(2)} ms cumulative\n`);
     await sf.click('force-docking-panel button');
     await shadow.waitForText('phi-warning', '.warning-box', (t) => t.includes('Send this message anyway?'));
     expect(await sf.textContent('.send-result')).toBe('');

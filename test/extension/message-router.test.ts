@@ -16,6 +16,7 @@ describe('background message router', () => {
   let local: MemoryStorageArea;
   let session: MemoryStorageArea;
   let synced: string[][];
+  let sessionChanges: number;
   let router: ReturnType<typeof messageRouter>;
 
   beforeAll(async () => {
@@ -27,7 +28,11 @@ describe('background message router', () => {
     local = new MemoryStorageArea();
     session = new MemoryStorageArea();
     synced = [];
+    sessionChanges = 0;
     router = messageRouter({
+      notifySessionChanged: async () => {
+        sessionChanges++;
+      },
       store: sessionStore(local.asArea(), session.asArea()),
       extensionId,
       extensionUrl,
@@ -107,6 +112,8 @@ describe('background message router', () => {
     expect(double.calls.at(-1)).toMatchObject({ route: 'logout', status: 204 });
     expect(session.items.size).toBe(0);
     expect(await router.receive({ type: 'api', route: 'listTemplates' }, contentScript)).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
+    // Open pages were told twice: at sign-in and at sign-out.
+    expect(sessionChanges).toBe(2);
   });
 
   it('drops the local session when the connector no longer knows the token', async () => {

@@ -70,7 +70,7 @@ describe('navigation', () => {
       applies,
       start: (ctx: FeatureContext) => void views.push({ name, path: ctx.url.pathname, record: ctx.record?.recordId ?? null, signal: ctx.signal }),
     });
-    const stop = runFeatures(window, [feature('everywhere', () => true), feature('records', ({ record }) => record !== null)], client);
+    const { stop } = runFeatures(window, [feature('everywhere', () => true), feature('records', ({ record }) => record !== null)], client);
     await vi.waitFor(() => expect(views.map((v) => v.name)).toEqual(['everywhere']));
     history.pushState({}, '', '/lightning/r/Lead/00QDn00000A1b2c/view');
     window.dispatchEvent(new PopStateEvent('popstate'));

@@ -4,10 +4,6 @@ import type { CDPSession, Page } from 'playwright-core';
 interface DomNode {
   nodeId: number;
   nodeName: string;
-  attributes?: string[];
-  children?: DomNode[];
-  shadowRoots?: DomNode[];
-  contentDocument?: DomNode;
 }
 
 export class ClosedShadow {
@@ -22,18 +18,18 @@ export class ClosedShadow {
     return new ClosedShadow(page, cdp);
   }
 
-  /** Shadow roots of our hosts (`data-secure-outreach="<feature>"`), in document order. */
+  /** Shadow roots of our hosts (`data-secure-outreach="<feature>"`), in document order. Our hosts live in the light DOM. */
   async roots(feature: string): Promise<number[]> {
-    const { root } = (await this.cdp.send('DOM.getDocument', { depth: -1, pierce: true })) as { root: DomNode };
+    const { root } = (await this.cdp.send('DOM.getDocument', { depth: 0 })) as { root: DomNode };
+    const { nodeIds } = (await this.cdp.send('DOM.querySelectorAll', { nodeId: root.nodeId, selector: `[data-secure-outreach="${feature}"]` })) as { nodeIds: number[] };
     const found: number[] = [];
-    const visit = (node: DomNode) => {
-      const attrs = node.attributes ?? [];
-      for (let i = 0; i < attrs.length; i += 2) {
-        if (attrs[i] === 'data-secure-outreach' && attrs[i + 1] === feature && node.shadowRoots?.[0]) found.push(node.shadowRoots[0].nodeId);
-      }
-      for (const child of [...(node.children ?? []), ...(node.shadowRoots ?? []), ...(node.contentDocument ? [node.contentDocument] : [])]) visit(child);
-    };
-    visit(root);
+    for (const hostId of nodeIds) {
+      const { node } = (await this.cdp.send('DOM.describeNode', { nodeId: hostId, depth: 1, pierce: true })) as { node: DomNode & { shadowRoots?: { backendNodeId: number }[] } };
+      const backendNodeId = node.shadowRoots?.[0]?.backendNodeId;
+      if (backendNodeId === undefined) continue;
+      const pushed = (await this.cdp.send('DOM.pushNodesByBackendIdsToFrontend', { backendNodeIds: [backendNodeId] })) as { nodeIds: number[] };
+      if (pushed.nodeIds[0]) found.push(pushed.nodeIds[0]);
+    }
     return found;
   }
 

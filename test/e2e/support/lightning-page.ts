@@ -24,6 +24,7 @@ function recordPage(contact: ContactFixture): string {
         <records-record-layout-item field-label="Email" class="email-slot"><span slot="outputField"><div class="slds-form-element__static">Loading…</div></span></records-record-layout-item>
       </records-record-layout-row></records-record-layout-section>
     </records-lwc-record-layout></records-base-record-form></records-lwc-detail-panel>
+    <lst-related-list-single-container><table class="related"><tbody></tbody></table></lst-related-list-single-container>
   </one-record-home-flexipage2>`;
 }
 
@@ -44,6 +45,7 @@ export function lightningAppHtml(contacts: ContactFixture[], shownId: string): s
  records-record-layout-item { display: block; margin: 6px 0; } records-record-layout-item::before { content: attr(field-label) ": "; color: #555; }
  records-highlights2 { display: block; background: #fff; padding: 12px; font-size: 20px; margin-bottom: 12px; }
  records-lwc-detail-panel { display: block; background: #fff; padding: 12px; }
+ lst-related-list-single-container { display: block; height: 120px; overflow: auto; margin-top: 12px; background: #fff; font-size: 12px; }
  force-docking-panel { display: block; position: fixed; left: 16px; bottom: 16px; width: 520px; background: #fff; border: 1px solid #aaa; padding: 8px; }
  .ql-editor { min-height: 80px; border: 1px solid #ccc; padding: 6px; }
 </style></head>
@@ -71,7 +73,16 @@ export function lightningAppHtml(contacts: ContactFixture[], shownId: string): s
       page.dataset.record = id;
       page.innerHTML = records[id].page;
       viewport.append(page);
-      // Lightning renders fields progressively after a placeholder.
+      // Lightning renders progressively: a related list streams in (1,000 rows in 20 batches of DOM churn), and the
+      // e-mail field replaces its placeholder only after that.
+      const body = page.querySelector('table.related tbody');
+      for (let batch = 0; batch < 20; batch++) {
+        setTimeout(() => {
+          const rows = [];
+          for (let i = 0; i < 50; i++) rows.push('<tr><td><a href="#">Activity ' + (batch * 50 + i) + '</a></td><td>Call</td><td>2026-10-0' + (i % 9 + 1) + '</td></tr>');
+          body.insertAdjacentHTML('beforeend', rows.join(''));
+        }, batch * 5);
+      }
       setTimeout(() => { page.querySelector('.email-slot [slot="outputField"]').innerHTML = records[id].email; }, 150);
     }
     page.classList.add('active');
