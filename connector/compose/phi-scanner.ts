@@ -176,8 +176,16 @@ function indexTerms(entries: readonly TermEntry[], kind: TermInfo['kind']): void
 }
 indexTerms(conditionTerms, 'condition');
 indexTerms(medicationTerms, 'medication');
-const tokenRe = /[\p{L}\p{N}]+(?:['’][\p{L}]+)*/gu;
-const tokenGap = /^[\s-]{1,3}$/;
+const nonAsciiWord = /[\p{L}\p{N}]/u;
+/** The first three characters of every term's first word, packed as base-128 numbers (see scanTerms). */
+const termPrefixes = new Set<number>();
+for (const first of termIndex.keys()) {
+  let key = 0;
+  for (let k = 0; k < 3; k++) key = key * 128 + (k < first.length ? lowerCode(first.charCodeAt(k)) : 0);
+  termPrefixes.add(key);
+}
+// The next word of a multi-word term: one to three spaces or hyphens, then the word.
+const nextToken = /[\s-]{1,3}([\p{L}\p{N}]+(?:['’][\p{L}]+)*)/uy;
 
 type Push = (start: number, end: number, kind: PhiKind, severity: Severity, rule: string) => void;
 
@@ -338,43 +346,83 @@ function scanClinical(text: string, push: Push): void {
   for (labUnitOnly.lastIndex = 0; (m = labUnitOnly.exec(text)); ) push(m.index, m.index + m[0].length, 'lab-value', 'medium', 'lab-unit-value');
 }
 
-interface Token {
-  start: number;
-  end: number;
-  raw: string;
-  norm: string;
+/** Lower case, a possessive "'s" dropped, apostrophes removed: "Alzheimer's" -> "alzheimer". */
+function normToken(raw: string): string {
+  if (raw.indexOf("'") === -1 && raw.indexOf('’') === -1) return raw.toLowerCase();
+  return raw.replace(/['’]s$/i, '').replace(/['’]/g, '').toLowerCase();
 }
 
+function rawToken(raw: string): string {
+  return raw.indexOf("'") === -1 && raw.indexOf('’') === -1 ? raw : raw.replace(/['’]s$/i, '');
+}
+
+// The hot loop of the scanner. Words are found by char code, and a word is lower-cased and looked up only when its
+// first three characters start some term (most words fail that check without allocating anything).
 function scanTerms(text: string, push: Push): void {
-  const tokens: Token[] = [];
-  let m: RegExpExecArray | null;
-  for (tokenRe.lastIndex = 0; (m = tokenRe.exec(text)); ) {
-    const raw = m[0].replace(/['’]s$/i, '');
-    tokens.push({ start: m.index, end: m.index + m[0].length, raw, norm: raw.toLowerCase().replace(/['’]/g, '') });
-  }
-  for (let i = 0; i < tokens.length; i++) {
-    const tok = tokens[i]!;
-    const candidates = termIndex.get(tok.norm) ?? (tok.norm.endsWith('s') ? termIndex.get(tok.norm.slice(0, -1)) : undefined);
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    let c = text.charCodeAt(i);
+    if (!isWordCode(c)) {
+      i++;
+      continue;
+    }
+    const start = i;
+    let key = lowerCode(c);
+    let keyLength = 1;
+    let possessive = false;
+    for (i++; i < n; i++) {
+      c = text.charCodeAt(i);
+      if (isWordCode(c)) {
+        if (keyLength < 3 && !possessive) {
+          key = key * 128 + lowerCode(c);
+          keyLength++;
+        }
+      } else if ((c === 39 || c === 0x2019) && i + 1 < n && isLetterCode(text.charCodeAt(i + 1))) {
+        possessive = true;
+      } else break;
+    }
+    for (let k = keyLength; k < 3; k++) key *= 128;
+    if (!termPrefixes.has(key)) continue;
+    const word = text.slice(start, i);
+    const norm = normToken(word);
+    const candidates = termIndex.get(norm) ?? (norm.endsWith('s') ? termIndex.get(norm.slice(0, -1)) : undefined);
     if (!candidates) continue;
-    for (const c of candidates) {
-      if (!matchesAt(text, tokens, i, c)) continue;
-      const last = tokens[i + c.tokens.length - 1]!;
-      const severity: Severity = personalContext.test(before(text, tok.start, 60)) ? 'high' : 'medium';
-      push(tok.start, last.end, c.kind, severity, `${c.kind}-term`);
-      i += c.tokens.length - 1;
+    for (const cand of candidates) {
+      const end = termEnd(text, start, word, cand);
+      if (end < 0) continue;
+      const severity: Severity = personalContext.test(before(text, start, 60)) ? 'high' : 'medium';
+      push(start, end, cand.kind, severity, `${cand.kind}-term`);
+      i = end;
       break;
     }
   }
 }
 
-function matchesAt(text: string, tokens: Token[], i: number, c: TermInfo): boolean {
-  if (i + c.tokens.length > tokens.length) return false;
-  for (let k = 0; k < c.tokens.length; k++) {
-    const tok = tokens[i + k]!;
-    if (c.exactCase ? tok.raw !== c.raw[k] : k > 0 && tok.norm !== c.tokens[k]) return false;
-    if (k > 0 && !tokenGap.test(text.slice(tokens[i + k - 1]!.end, tok.start))) return false;
+function isLetterCode(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c > 127 && nonAsciiWord.test(String.fromCharCode(c)));
+}
+
+function isWordCode(c: number): boolean {
+  return (c >= 48 && c <= 57) || isLetterCode(c);
+}
+
+function lowerCode(c: number): number {
+  return c >= 65 && c <= 90 ? c + 32 : c > 127 ? 127 : c;
+}
+
+/** The end offset of term `c` starting with the word `first` at `start`, or -1. */
+function termEnd(text: string, start: number, first: string, c: TermInfo): number {
+  if (c.exactCase && rawToken(first) !== c.raw[0]) return -1;
+  let end = start + first.length;
+  for (let k = 1; k < c.tokens.length; k++) {
+    nextToken.lastIndex = end;
+    const n = nextToken.exec(text);
+    if (!n) return -1;
+    if (c.exactCase ? rawToken(n[1]!) !== c.raw[k] : normToken(n[1]!) !== c.tokens[k]) return -1;
+    end = n.index + n[0].length;
   }
-  return true;
+  return end;
 }
 
 function resolveOverlaps(found: Finding[]): Finding[] {

@@ -88,6 +88,7 @@ describe('PHI scanner', () => {
     expect(found('PrEP visits are confidential')).toHaveLength(1);
     expect(found('Meal prep for busy families, hearing aids and art classes')).toEqual([]);
     expect(found('Living with AIDS')).toEqual([{ kind: 'condition', text: 'AIDS', severity: 'medium' }]);
+    expect(found("TB's history, Alzheimer’s care, type-2 diabetes").map((f) => f.text)).toEqual(["TB's", 'Alzheimer’s', 'type-2 diabetes']);
   });
 
   it('exempts the practice contact details passed as the allow list', () => {
