@@ -70,14 +70,28 @@ export function ageOn(birthDate: string, on: Date): number | undefined {
 }
 
 const time = (iso: string | undefined): number => (iso ? Date.parse(iso) : Number.NaN);
+
+/** Two ISO strings of one shape and one offset order as text; Date.parse (slow on the hot path) only otherwise. */
+function sameShape(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  if (a.length <= 10) return true;
+  const n = a.length;
+  return a.charCodeAt(10) === b.charCodeAt(10) && (a.endsWith('Z') ? b.endsWith('Z') : a.slice(n - 6) === b.slice(n - 6) && (a.charCodeAt(n - 6) === 43 || a.charCodeAt(n - 6) === 45));
+}
+
+/** a is a later instant than b (an absent or unreadable b loses to any readable a). */
 const newer = (a: string | undefined, b: string | undefined): boolean => {
+  if (a !== undefined && b !== undefined && sameShape(a, b)) return a > b;
   const ta = time(a);
   const tb = time(b);
   return Number.isNaN(tb) ? !Number.isNaN(ta) : ta > tb;
 };
 
+const sameTime = (a: string | undefined, b: string | undefined): boolean =>
+  a !== undefined && b !== undefined && (a === b || (!sameShape(a, b) && time(a) === time(b)));
+
 /** Started later, or started together and ended later. */
-const laterVisit = (a: EncounterFact, b: EncounterFact): boolean => newer(a.date, b.date) || (time(a.date) === time(b.date) && newer(a.end, b.end));
+const laterVisit = (a: EncounterFact, b: EncounterFact): boolean => newer(a.date, b.date) || (sameTime(a.date, b.date) && newer(a.end, b.end));
 
 function codesOf(cc: CodeableConcept | undefined): CodeRef[] {
   const out: CodeRef[] = [];
@@ -384,8 +398,15 @@ export class FactsFolder {
       ...(e.class?.code ? { class: e.class.code } : {}),
       ...(practitioner ? { practitioner } : {}),
     };
-    replaceById(f.encounters, fact);
-    f.encounters = keepNewest(f.encounters, (x) => x.date, maxEncounters).sort((a, b) => (laterVisit(a, b) ? -1 : laterVisit(b, a) ? 1 : 0));
+    // Newest first, at most maxEncounters: an insertion into the sorted list, no re-sort per encounter.
+    const list = fact.id === undefined ? f.encounters : f.encounters.filter((x) => x.id !== fact.id);
+    let at = 0;
+    while (at < list.length && !laterVisit(fact, list[at]!)) at++;
+    if (at < maxEncounters) {
+      list.splice(at, 0, fact);
+      if (list.length > maxEncounters) list.length = maxEncounters;
+    }
+    f.encounters = list;
     if (e.id && performerRef && !this.isNotPractitioner(performerRef)) {
       (f.encounterPractitioners ??= {})[e.id] = this.canonical(performerRef) ?? performerRef;
     }
