@@ -14,6 +14,7 @@ import { createConsentImport } from './consent/fhir-import.js';
 import { UserDirectory } from './users/users.js';
 import { SenderDirectory } from './api/sender-directory.js';
 import { createDnsLookup } from './delivery/dns-client.js';
+import { openLiveSegmentIndex, type LiveSegmentIndex } from './segments/live-index.js';
 
 export interface App {
   config: Config;
@@ -35,6 +36,8 @@ export interface App {
   users: UserDirectory;
   /** From addresses on DKIM-verified domains (admin). */
   senders: SenderDirectory;
+  /** The in-memory segment index over the decrypted facts: built on first use, then kept live by writes and consent changes. */
+  segmentIndex(): Promise<LiveSegmentIndex>;
   close(): Promise<void>;
 }
 
@@ -71,6 +74,7 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
     audit,
     sessions: { idleMinutes: config.sessionIdleMinutes, absoluteHours: config.sessionAbsoluteHours },
   });
+  let segmentIndex: Promise<LiveSegmentIndex> | undefined;
   return {
     config,
     log,
@@ -83,7 +87,9 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
     consent,
     users,
     senders: new SenderDirectory({ db, audit, dns: createDnsLookup(config.dnsServers) }),
+    segmentIndex: () => (segmentIndex ??= openLiveSegmentIndex({ facts, consent, log })),
     close: async () => {
+      if (segmentIndex) (await segmentIndex.catch(() => undefined))?.close();
       await reseal.stop();
       await db.close();
     },
