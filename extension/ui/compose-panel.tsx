@@ -33,6 +33,25 @@ export function htmlToText(html: string): string {
 }
 
 export function ComposePanel({ client, record, onClose }: ComposePanelProps) {
+  const [me] = useLoad(() => client.call('currentSession', {}), []);
+  // The connector enforces roles; this only spares a clinician a form they could not submit (and keeps zod out of the page bundle).
+  if (me.state === 'ready' && me.value.user.role === 'clinician') {
+    return (
+      <div class="panel" role="dialog" aria-label="Secure Outreach compose">
+        <header>
+          <span>Secure Outreach · Compose</span>
+          <button class="secondary" onClick={onClose} aria-label="Close">
+            ×
+          </button>
+        </header>
+        <section data-part="status">Composing campaigns needs the marketer role; you are signed in as {me.value.user.role}.</section>
+      </div>
+    );
+  }
+  return <ComposeForm client={client} record={record} onClose={onClose} />;
+}
+
+function ComposeForm({ client, record, onClose }: ComposePanelProps) {
   const [templates] = useLoad(() => client.call('listTemplates', {}), []);
   const [segments] = useLoad(() => client.call('listSegments', {}), []);
   const [approved, reloadApproved] = useLoad(() => client.call('listCampaigns', { query: { status: 'approved' } }), []);

@@ -78,6 +78,12 @@ describe('compose panel', () => {
     expect(double.campaigns.get(draft.id)!.status).toBe('scheduled');
   });
 
+  it('tells a clinician that composing needs the marketer role', async () => {
+    render(h(ComposePanel, { client: await signedInClient(double, users.clinician), record, onClose: () => undefined }), host);
+    await vi.waitFor(() => expect(q('[data-part=status]')?.textContent).toBe('Composing campaigns needs the marketer role; you are signed in as clinician.'));
+    expect(q('select[name=template]')).toBeNull();
+  });
+
   it('turns template HTML into text without interpreting it', () => {
     expect(htmlToText('<p>Hello&nbsp;{{patient.firstName}},</p><p>A &amp; B<br>C</p><script>x()</script>')).toBe('Hello {{patient.firstName}},\nA & B\nC\nx()');
   });
