@@ -34,8 +34,8 @@ export function htmlToText(html: string): string {
 
 export function ComposePanel({ client, record, onClose }: ComposePanelProps) {
   const [me] = useLoad(() => client.call('currentSession', {}), []);
-  // The connector enforces roles; this only spares a clinician a form they could not submit (and keeps zod out of the page bundle).
-  if (me.state === 'ready' && me.value.user.role === 'clinician') {
+  // The connector enforces roles; this only spares other roles a form they could not submit (and keeps zod out of the page bundle).
+  if (me.state === 'ready' && me.value.user.role !== 'marketer') {
     return (
       <div class="panel" role="dialog" aria-label="Secure Outreach compose">
         <header>
