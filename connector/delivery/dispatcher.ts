@@ -4,6 +4,7 @@ import addressparser from 'nodemailer/lib/addressparser';
 import { OutreachError } from '../errors.js';
 import type { Log } from '../logger.js';
 import { silentLog } from '../logger.js';
+import type { Suppressions } from './bounces.js';
 import type { DkimSigner } from './dkim.js';
 import { composeNotice, type EscrowDesk, type NoticeOptions } from './escrow-notice.js';
 import { buildWireMessage, type RenderedMessage } from './mime.js';
@@ -32,6 +33,8 @@ export interface DispatcherOptions {
   /** Renders (decrypt, merge) one message in memory at dispatch; the result is never stored. */
   render: (message: OutboxMessage) => Promise<RenderedMessage>;
   isAllowed: ConsentGate;
+  /** Addresses and patients that hard-bounced or complained. */
+  suppressions?: Suppressions;
   dkim?: DkimSigner;
   /** The escrow portal; without it, a message that needs a notice is held. */
   escrow?: EscrowDesk;
@@ -237,6 +240,8 @@ export class Dispatcher {
       const consentVersion = consent.version ?? null;
       const rendered = await this.o.render(message);
       const domain = domainOf(rendered.to);
+      const suppressed = await this.o.suppressions?.reasonFor(message.patientId, bareAddress(rendered.to));
+      if (suppressed) return await this.finish(message, { state: 'cancelled', reason: `suppressed: ${suppressed}`, consentVersion });
       const backedOff = this.o.transport.backoffUntil(domain);
       if (backedOff > at.getTime()) {
         return await this.finish(message, { state: 'queued', nextAttemptAt: new Date(backedOff), reason: 'domain backed off after 4xx', consentVersion, recipientDomain: domain, refundAttempt: true });

@@ -74,3 +74,25 @@ SELECT state, count(*)::int AS n FROM delivery_outbox WHERE campaign_id = $1 GRO
 -- name: nextDue
 SELECT min(CASE WHEN state = 'sending' THEN lease_until ELSE next_attempt_at END) AS at
 FROM delivery_outbox WHERE state IN ('queued', 'held', 'sending');
+
+-- name: byMessageId
+SELECT * FROM delivery_outbox WHERE message_id = $1;
+
+-- name: requeueSoftBounce
+UPDATE delivery_outbox
+SET state = 'queued', next_attempt_at = $2::timestamptz, last_error = $3::text, updated_at = $4::timestamptz, finished_at = NULL
+WHERE message_id = $1::text AND state IN ('delivered', 'notice_sent') AND attempts < max_attempts
+RETURNING id;
+
+-- name: insertSuppression
+INSERT INTO delivery_suppressions (address_index, patient_id, reason, detail, outbox_id, created_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (address_index) WHERE address_index IS NOT NULL DO NOTHING;
+
+-- name: findSuppression
+SELECT reason, detail FROM delivery_suppressions
+WHERE address_index = $1 OR (patient_id = $2::text AND reason = 'complaint')
+ORDER BY id LIMIT 1;
+
+-- name: insertFeedback
+INSERT INTO delivery_feedback (kind, outbox_id, status, received_at) VALUES ($1, $2, $3, $4);

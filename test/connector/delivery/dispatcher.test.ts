@@ -5,9 +5,9 @@ import { createDkimSigner } from '../../../connector/delivery/dkim.js';
 import { Dispatcher, type ConsentGate } from '../../../connector/delivery/dispatcher.js';
 import type { RenderedMessage } from '../../../connector/delivery/mime.js';
 import { createOutbox, type Outbox, type OutboxMessage } from '../../../connector/delivery/outbox.js';
-import { openDb, resetDb, type Db } from '../../../connector/store/db.js';
+import { openDb, type Db } from '../../../connector/store/db.js';
 import { testDkimKey } from '../../support/test-ca.js';
-import { startDeliveryWorld, type DeliveryWorld } from './world.js';
+import { clearDelivery, startDeliveryWorld, type DeliveryWorld } from './world.js';
 
 /** An independent DKIM check (RFC 6376 relaxed/relaxed, rsa-sha256): body hash and signature over the signed headers. */
 function verifyDkim(raw: string, publicKey: ReturnType<typeof testDkimKey>['publicKey']): { d: string; s: string } {
@@ -78,7 +78,7 @@ describe('dispatcher', () => {
     await db?.close();
   });
   beforeEach(async () => {
-    await resetDb(db);
+    await clearDelivery(db);
     clock = new Date();
     outbox = createOutbox(db, { messageIdDomain: 'sender.outreach.test', now: () => clock });
     consent.clear();
