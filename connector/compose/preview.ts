@@ -1,4 +1,4 @@
-// Template preview for one real recipient: allowed only to a role that may see PHI, and audited (denials too).
+// Template previews: for one real recipient (a role that may see PHI, audited, denials too), or with a made-up patient.
 import { fail } from '../errors.js';
 import type { PatientFacts } from '../../fhir/patient-facts.js';
 import type { AuditEntry } from '../audit/audit-log.js';
@@ -7,6 +7,7 @@ import type { Operation } from '../users/permissions.js';
 import type { MergeContext } from './merge-tags.js';
 import type { ScanOptions } from './phi-scanner.js';
 import { compileTemplate, type ComposedMessage } from './render.js';
+import { sampleFacts } from './sample-facts.js';
 import type { TemplateAnalysis } from './template.js';
 import type { TemplateStore, TemplateVersion } from './template-store.js';
 
@@ -74,6 +75,27 @@ export async function previewTemplate(deps: PreviewDeps, input: PreviewInput): P
     entity: `template-version/${version.versionId}`,
     outcome: 'success',
   });
+  return {
+    version: { versionId: version.versionId, templateId: version.templateId, name: version.name, version: version.version, contentHash: version.contentHash },
+    analysis: compiled.analysis,
+    message,
+  };
+}
+
+export type SamplePreviewDeps = Pick<PreviewDeps, 'templates' | 'authorize' | 'context' | 'scan'>;
+
+/** The template rendered for a made-up patient (sample-facts.ts): no PHI is read, so nothing is audited. */
+export async function previewSample(
+  deps: SamplePreviewDeps,
+  input: Omit<PreviewInput, 'patientId' | 'purpose'> & { language?: string },
+): Promise<Preview> {
+  deps.authorize(input.session, 'preview.sample');
+  const version =
+    'versionId' in input.template
+      ? await deps.templates.getVersion(input.template.versionId)
+      : await deps.templates.get(input.template.name, input.template.version);
+  const compiled = compileTemplate(version.content, deps.scan);
+  const message = compiled.render(sampleFacts(deps.context.now, input.language), deps.context);
   return {
     version: { versionId: version.versionId, templateId: version.templateId, name: version.name, version: version.version, contentHash: version.contentHash },
     analysis: compiled.analysis,

@@ -5,7 +5,7 @@ import { OutreachError } from '../../../connector/errors.js';
 import { authorize } from '../../../connector/users/authorize.js';
 import type { Session } from '../../../connector/users/authorize.js';
 import type { Role } from '../../../connector/users/permissions.js';
-import { previewTemplate, type PreviewDeps } from '../../../connector/compose/preview.js';
+import { previewSample, previewTemplate, type PreviewDeps } from '../../../connector/compose/preview.js';
 import { TemplateStore } from '../../../connector/compose/template-store.js';
 import { hasPostgres, openTestStore } from '../../support/postgres.js';
 import { createTestCipher } from '../../support/test-cipher.js';
@@ -104,5 +104,14 @@ describe('template preview', () => {
     const v = await deps.templates.get('a1c');
     const byId = await previewTemplate(deps, { session: session('clinician'), template: { versionId: v.versionId }, patientId });
     expect(byId.version).toEqual({ versionId: v.versionId, templateId: v.templateId, name: 'a1c', version: 1, contentHash: v.contentHash });
+  });
+
+  it('renders a sample for a marketer from a made-up patient, in the language asked, without an audit row', async () => {
+    const before = (await audit.head()).seq;
+    const sample = await previewSample(deps, { session: session('marketer'), template: { name: 'a1c' }, language: 'es' });
+    expect(sample.message.text).toBe('Hi Alex, your last A1C was 7,2%.');
+    expect(sample.message.fromName).toBe('Dr. Jordan Sample');
+    expect((await audit.head()).seq).toBe(before);
+    expect((await rejected(previewSample(deps, { session: session('admin'), template: { name: 'a1c' } }))).code).toBe('FORBIDDEN');
   });
 });

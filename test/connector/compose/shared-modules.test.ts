@@ -4,7 +4,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '../../..');
-const shared = ['phi-scanner.ts', 'phi-terms.ts', 'merge-tags.ts', 'template.ts', 'render.ts'].map((f) => resolve(root, 'connector/compose', f));
+const shared = ['phi-scanner.ts', 'phi-terms.ts', 'merge-tags.ts', 'template.ts', 'render.ts', 'sample-facts.ts'].map((f) => resolve(root, 'connector/compose', f));
 const builtins = new Set(['fs', 'path', 'crypto', 'net', 'tls', 'os', 'child_process', 'stream', 'util', 'buffer', 'events', 'url', 'zlib']);
 
 function imports(file: string): string[] {
