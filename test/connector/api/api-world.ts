@@ -30,7 +30,7 @@ export interface ApiWorld {
   close(): Promise<void>;
 }
 
-export async function startApiWorld(kind: 'pglite' | 'postgres', options: ApiServerOptions = {}): Promise<ApiWorld> {
+export async function startApiWorld(kind: 'pglite' | 'postgres', options: ApiServerOptions = {}, env: Record<string, string> = {}): Promise<ApiWorld> {
   const home = mkdtempSync(join(tmpdir(), 'outreach-api-'));
   const schema = `t_${randomBytes(6).toString('hex')}`;
   const config = loadConfig(
@@ -40,6 +40,7 @@ export async function startApiWorld(kind: 'pglite' | 'postgres', options: ApiSer
       OUTREACH_EXTENSION_ORIGINS: extensionOrigin,
       OUTREACH_DNS_SERVERS: '127.0.0.1:9',
       ...(kind === 'postgres' ? { DATABASE_URL: postgresUrl, DATABASE_SCHEMA: schema } : {}),
+      ...env,
     },
   );
   const app = await openApp(config, { resealInBackground: false });
