@@ -93,13 +93,23 @@ export interface TemplateAnalysis {
 const tagAt = /\[\s*([A-Za-z][A-Za-z0-9 ]{0,40}?)\s*(?:\|([^\][\r\n]{0,200}))?\]/y;
 
 export function positionOf(text: string, offset: number): Position {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
-    line++;
-    lineStart = i + 1;
-  }
-  return { offset, line, column: offset - lineStart + 1 };
+  return lineIndex(text)(offset);
+}
+
+/** Offsets to line:column for one text: the line starts are found once, each look-up is a binary search. */
+export function lineIndex(text: string): (offset: number) => Position {
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return (offset) => {
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { offset, line: lo + 1, column: offset - starts[lo]! + 1 };
+  };
 }
 
 function fieldText(content: TemplateContent, field: TemplateField): string {
@@ -111,6 +121,7 @@ const styleOrScript = /<(style|script)\b[\s\S]*?(?:<\/\1\s*>|$)/gi;
 
 function parseField(text: string, field: TemplateField): Segment[] {
   const out: Segment[] = [];
+  let position: ((offset: number) => Position) | undefined;
   // CSS attribute selectors (`a[href]`) are not tags: no merging inside <style> or <script>.
   const skip: Array<[number, number]> = [];
   if (field === 'html') for (const m of text.matchAll(styleOrScript)) skip.push([m.index, m.index + m[0].length]);
@@ -143,7 +154,7 @@ function parseField(text: string, field: TemplateField): Segment[] {
       i++;
       continue;
     }
-    const at = positionOf(text, i);
+    const at = (position ??= lineIndex(text))(i);
     const tag = findMergeTag(m[1]!);
     if (!tag) {
       const hint = suggestMergeTag(m[1]!);
@@ -275,12 +286,12 @@ export function analyzeTemplate(template: TemplateContent | ParsedTemplate, opti
       }
     }
     const text = scannableText(parsed, field);
-    const raw = fieldText(parsed.content, field);
+    const at = lineIndex(fieldText(parsed.content, field));
     for (const f of scanText(text, options)) {
-      const at = positionOf(raw, f.start);
-      findings.push({ ...f, field, line: at.line, column: at.column });
+      const { line, column } = at(f.start);
+      findings.push({ ...f, field, line, column });
       phiClass = maxClass(phiClass, f.category === 'clinical' ? 'clinical' : 'identity');
-      if (isHeader) blocked.push({ field, line: at.line, column: at.column, reason: 'phi-finding', kind: f.kind });
+      if (isHeader) blocked.push({ field, line, column, reason: 'phi-finding', kind: f.kind });
     }
   }
   const analysis: TemplateAnalysis = {
