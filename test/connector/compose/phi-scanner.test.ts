@@ -129,15 +129,16 @@ describe('PHI scanner', () => {
       'with free blood pressure checks, healthy recipes and 20% off eyeglass frames. ';
     const text = paragraph.repeat(Math.ceil(5120 / paragraph.length)).slice(0, 5120);
     for (let i = 0; i < 20; i++) scanText(text);
-    // The fastest of several batches: the machine is shared, and a busy neighbour must not fail this test.
+    // CPU time of the fastest of several batches: the machine is shared, and a busy neighbour must not fail this test.
     let perScan = Infinity;
     let findings: Finding[] = [];
     for (let batch = 0; batch < 10; batch++) {
-      const t0 = performance.now();
+      const c0 = process.cpuUsage();
       for (let i = 0; i < 20; i++) findings = scanText(text);
-      perScan = Math.min(perScan, (performance.now() - t0) / 20);
+      const c = process.cpuUsage(c0);
+      perScan = Math.min(perScan, (c.user + c.system) / 1000 / 20);
     }
-    process.stdout.write(`scanText on 5 KB: ${perScan.toFixed(3)} ms per scan (fastest batch)\n`);
+    process.stdout.write(`scanText on 5 KB: ${perScan.toFixed(3)} ms of CPU per scan (fastest batch)\n`);
     expect(findings).toEqual([]);
     expect(perScan).toBeLessThan(2.5);
   });
