@@ -76,7 +76,12 @@ function sameShape(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   if (a.length <= 10) return true;
   const n = a.length;
-  return a.charCodeAt(10) === b.charCodeAt(10) && (a.endsWith('Z') ? b.endsWith('Z') : a.slice(n - 6) === b.slice(n - 6) && (a.charCodeAt(n - 6) === 43 || a.charCodeAt(n - 6) === 45));
+  if (a.charCodeAt(10) !== b.charCodeAt(10)) return false;
+  if (a.charCodeAt(n - 1) === 90) return b.charCodeAt(n - 1) === 90; // both end in Z
+  const sign = a.charCodeAt(n - 6);
+  if (sign !== 43 && sign !== 45) return false; // no +hh:mm / -hh:mm offset: let Date.parse decide
+  for (let i = n - 6; i < n; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return false;
+  return true;
 }
 
 /** a is a later instant than b (an absent or unreadable b loses to any readable a). */
@@ -92,6 +97,14 @@ const sameTime = (a: string | undefined, b: string | undefined): boolean =>
 
 /** Started later, or started together and ended later. */
 const laterVisit = (a: EncounterFact, b: EncounterFact): boolean => newer(a.date, b.date) || (sameTime(a.date, b.date) && newer(a.end, b.end));
+
+function codesOfAll(ccs: readonly CodeableConcept[] | undefined): CodeRef[] {
+  if (!ccs || ccs.length === 0) return [];
+  if (ccs.length === 1) return codesOf(ccs[0]);
+  const out: CodeRef[] = [];
+  for (const cc of ccs) for (const c of codesOf(cc)) out.push(c);
+  return out;
+}
 
 function codesOf(cc: CodeableConcept | undefined): CodeRef[] {
   const out: CodeRef[] = [];
@@ -132,6 +145,7 @@ export class FactsFolder {
   private readonly organizations = new Map<string, DirectoryEntry>();
   /** fullUrl (`urn:uuid:...`) -> `Type/id`, from bundles. */
   private readonly fullUrls = new Map<string, string>();
+  private readonly canonicals = new Map<string, string>();
   private readonly now: Date;
 
   constructor(readonly options: DeriveOptions) {
@@ -162,6 +176,16 @@ export class FactsFolder {
   canonical(ref: string | undefined): string | undefined {
     if (!ref) return undefined;
     if (ref.startsWith('urn:uuid:')) return this.fullUrls.get(ref);
+    // References repeat (every resource of a patient names it): parse each once.
+    const cached = this.canonicals.get(ref);
+    if (cached !== undefined) return cached || undefined;
+    const result = this.parseReference(ref);
+    if (this.canonicals.size >= 100_000) this.canonicals.clear();
+    this.canonicals.set(ref, result ?? '');
+    return result;
+  }
+
+  private parseReference(ref: string): string | undefined {
     if (ref.includes('?')) {
       const q = ref.indexOf('?');
       const type = ref.slice(ref.lastIndexOf('/', q) + 1, q);
@@ -317,8 +341,8 @@ export class FactsFolder {
     if (p.gender) f.gender = p.gender;
     if (p.birthDate) f.birthDate = phi(p.birthDate);
     f.deceased = p.deceasedBoolean === true || p.deceasedDateTime !== undefined;
-    if (p.deceasedDateTime) f.deceasedDate = p.deceasedDateTime;
-    else delete f.deceasedDate;
+    // Assigned, never deleted: `delete` turns the facts object into a slow dictionary for every later fold.
+    f.deceasedDate = p.deceasedDateTime;
     const nowMs = this.now.getTime();
     const current = <T extends { period?: { end?: string } }>(x: T) => !x.period?.end || time(x.period.end) >= nowMs;
     const address = p.address?.filter(current).find((a) => a.use === 'home') ?? p.address?.filter(current)[0];
@@ -336,7 +360,7 @@ export class FactsFolder {
     const phone = telecom.find((t) => t.system === 'phone' || t.system === 'sms')?.value;
     if (email) {
       f.email = phi(email);
-      delete f.emailSynthetic;
+      f.emailSynthetic = undefined;
     } else if (this.options.syntheticEmailDomain && p.id) {
       const local = [name?.given?.[0], name?.family, p.id.slice(0, 8)].filter(Boolean).join('.').toLowerCase().replace(/[^a-z0-9.-]/g, '');
       f.email = phi(`${local}@${this.options.syntheticEmailDomain}`);
@@ -356,20 +380,18 @@ export class FactsFolder {
       const pcpName = entry?.name ?? gp.display;
       f.pcp = { reference, source: 'generalPractitioner', ...(pcpName ? { name: pcpName } : {}), ...(entry?.npi ? { npi: entry.npi } : {}) };
     } else if (f.pcp?.source === 'generalPractitioner') {
-      delete f.pcp;
+      f.pcp = undefined;
     }
   }
 
   private foldCondition(f: PatientFacts, c: ConditionResource): void {
     const status = c.clinicalStatus?.coding?.find((x) => x.system === system.conditionClinical)?.code ?? c.clinicalStatus?.coding?.[0]?.code;
     const onset = c.onsetDateTime ?? c.onsetPeriod?.start ?? c.recordedDate;
-    const fact: ConditionFact = {
-      ...(c.id ? { id: c.id } : {}),
-      codes: codesOf(c.code),
-      ...(status ? { clinicalStatus: status } : {}),
-      ...(onset ? { onset } : {}),
-      ...(c.abatementDateTime ? { abatement: c.abatementDateTime } : {}),
-    };
+    const fact: ConditionFact = { codes: codesOf(c.code) };
+    if (c.id) fact.id = c.id;
+    if (status) fact.clinicalStatus = status;
+    if (onset) fact.onset = onset;
+    if (c.abatementDateTime) fact.abatement = c.abatementDateTime;
     replaceById(f.conditions, fact);
     f.conditions = keepNewest(f.conditions, (x) => x.onset, maxListed * 2);
   }
@@ -379,7 +401,7 @@ export class FactsFolder {
     if (e.status === 'entered-in-error' || e.status === 'cancelled') {
       f.encounters = dropById(f.encounters, e.id);
       if (e.id && f.encounterPractitioners) delete f.encounterPractitioners[e.id];
-      if (f.lastVisit?.id === e.id) delete f.lastVisit;
+      if (f.lastVisit?.id === e.id) f.lastVisit = undefined;
       return;
     }
     if (!date) return;
@@ -388,16 +410,12 @@ export class FactsFolder {
       e.participant?.find((p) => p.individual?.reference || p.individual?.identifier)?.individual;
     const performerRef = performer?.reference ?? (performer?.identifier?.value ? `Practitioner?identifier=${performer.identifier.system ? `${performer.identifier.system}|` : ''}${performer.identifier.value}` : undefined);
     const practitioner = this.practitionerName(performer);
-    const fact: EncounterFact = {
-      ...(e.id ? { id: e.id } : {}),
-      date,
-      ...(e.period?.end && e.period.start ? { end: e.period.end } : {}),
-      status: e.status,
-      types: (e.type ?? []).flatMap(codesOf),
-      reasons: (e.reasonCode ?? []).flatMap(codesOf),
-      ...(e.class?.code ? { class: e.class.code } : {}),
-      ...(practitioner ? { practitioner } : {}),
-    };
+    // Built by assignment, not spreads: this runs once per encounter and spreads of varying shapes are slow in V8.
+    const fact: EncounterFact = { date, status: e.status, types: codesOfAll(e.type), reasons: codesOfAll(e.reasonCode) };
+    if (e.id) fact.id = e.id;
+    if (e.period?.end && e.period.start) fact.end = e.period.end;
+    if (e.class?.code) fact.class = e.class.code;
+    if (practitioner) fact.practitioner = practitioner;
     // Newest first, at most maxEncounters: an insertion into the sorted list, no re-sort per encounter.
     const list = fact.id === undefined ? f.encounters : f.encounters.filter((x) => x.id !== fact.id);
     let at = 0;
@@ -413,7 +431,7 @@ export class FactsFolder {
     if (finishedEncounterStatuses.has(e.status)) {
       if (!f.lastVisit || f.lastVisit.id === fact.id || laterVisit(fact, f.lastVisit)) f.lastVisit = fact;
     } else if (f.lastVisit?.id !== undefined && f.lastVisit.id === fact.id) {
-      delete f.lastVisit;
+      f.lastVisit = undefined;
     }
   }
 
@@ -425,19 +443,25 @@ export class FactsFolder {
   private foldObservation(f: PatientFacts, o: ObservationResource): void {
     if (o.status === 'entered-in-error' || o.status === 'cancelled') {
       f.observations = dropById(f.observations, o.id);
-      if (f.a1c?.id !== undefined && f.a1c.id === o.id) delete f.a1c;
+      if (f.a1c?.id !== undefined && f.a1c.id === o.id) f.a1c = undefined;
       return;
     }
     const value = o.valueQuantity?.value;
     const code = o.code.coding?.find((c) => c.system === system.loinc)?.code;
     const date = o.effectiveDateTime ?? o.effectivePeriod?.start ?? o.issued;
     if (value === undefined || !code || !date) return;
+    const list = f.observations;
+    let i = 0;
+    while (i < list.length && list[i]!.loinc !== code) i++;
+    const current = list[i];
+    // Latest per code: an older reading of a code is dropped unless it corrects the entry it came from.
+    if (current && !(o.id !== undefined && current.id === o.id) && newer(current.date, date)) return;
     const unit = o.valueQuantity?.unit ?? o.valueQuantity?.code;
-    const fact: ObservationFact = { ...(o.id ? { id: o.id } : {}), loinc: code, value, ...(unit ? { unit } : {}), date };
-    const i = f.observations.findIndex((x) => x.loinc === code);
-    if (i < 0) f.observations.push(fact);
-    else if ((fact.id !== undefined && f.observations[i]!.id === fact.id) || !newer(f.observations[i]!.date, date)) f.observations[i] = fact;
-    if (code === loinc.hba1c) f.a1c = f.observations[i < 0 ? f.observations.length - 1 : i];
+    const fact: ObservationFact = { loinc: code, value, date };
+    if (o.id) fact.id = o.id;
+    if (unit) fact.unit = unit;
+    list[i] = fact;
+    if (code === loinc.hba1c) f.a1c = fact;
   }
 
   private foldCoverage(f: PatientFacts, c: CoverageResource): void {
@@ -502,7 +526,9 @@ export class FactsFolder {
       return;
     }
     const date = p.performedDateTime ?? p.performedPeriod?.start;
-    const fact: ProcedureFact = { ...(p.id ? { id: p.id } : {}), codes: codesOf(p.code), ...(date ? { date } : {}) };
+    const fact: ProcedureFact = { codes: codesOf(p.code) };
+    if (p.id) fact.id = p.id;
+    if (date) fact.date = date;
     replaceById(f.procedures, fact);
     f.procedures = keepNewest(f.procedures, (x) => x.date, maxListed);
   }
@@ -515,15 +541,12 @@ export class FactsFolder {
     const codes = codesOf(m.medicationCodeableConcept);
     const dr = m.dispenseRequest;
     const supplyDays = durationDays(dr?.expectedSupplyDuration);
-    const fact: MedicationFact = {
-      ...(m.id ? { id: m.id } : {}),
-      codes,
-      status: m.status,
-      ...(m.authoredOn ? { authoredOn: m.authoredOn } : {}),
-      ...(dr?.quantity?.value !== undefined ? { quantity: dr.quantity.value } : {}),
-      ...(supplyDays !== undefined ? { supplyDays } : {}),
-      ...(dr?.numberOfRepeatsAllowed !== undefined ? { refills: dr.numberOfRepeatsAllowed } : {}),
-    };
+    const fact: MedicationFact = { codes, status: m.status };
+    if (m.id) fact.id = m.id;
+    if (m.authoredOn) fact.authoredOn = m.authoredOn;
+    if (dr?.quantity?.value !== undefined) fact.quantity = dr.quantity.value;
+    if (supplyDays !== undefined) fact.supplyDays = supplyDays;
+    if (dr?.numberOfRepeatsAllowed !== undefined) fact.refills = dr.numberOfRepeatsAllowed;
     replaceById(f.medications, fact);
     f.medications = keepNewest(f.medications, (x) => x.authoredOn, maxListed);
   }
@@ -542,7 +565,7 @@ export class FactsFolder {
       ...(a.start ? { start: a.start } : {}),
       ...(a.end ? { end: a.end } : {}),
       ...(practitioner ? { practitioner } : {}),
-      types: [...(a.serviceType ?? []).flatMap(codesOf), ...codesOf(a.appointmentType)],
+      types: [...codesOfAll(a.serviceType), ...codesOf(a.appointmentType)],
     };
     replaceById(f.appointments, fact);
   }
