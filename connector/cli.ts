@@ -8,6 +8,7 @@ import { registerAuditCommands } from './audit/cli.js';
 import { registerUserCommands } from './users/cli.js';
 import { registerTemplateCommands } from './compose/cli.js';
 import { registerServeCommands } from './api/cli.js';
+import { registerSegmentCommands } from './segments/cli.js';
 
 /** Every capability's command registration, in the order `--help` lists them. */
 const registrations: Array<(program: Command, ctx: CliContext) => void> = [
@@ -18,6 +19,7 @@ const registrations: Array<(program: Command, ctx: CliContext) => void> = [
   registerUserCommands,
   registerTemplateCommands,
   registerServeCommands,
+  registerSegmentCommands,
 ];
 
 export function buildProgram(): Command {

@@ -72,7 +72,7 @@ interface VersionRow {
   name?: string;
 }
 
-const namePattern = /^[\p{L}\p{N}][\p{L}\p{N} ._:/()&+-]{0,119}$/u;
+const namePattern = /^[\p{L}\p{N}][\p{L}\p{N} ,._:/()&+-]{0,119}$/u;
 const snapshotBatch = 10_000;
 
 export class SegmentRepository {
@@ -84,7 +84,7 @@ export class SegmentRepository {
    */
   async save(input: SaveSegmentInput): Promise<SegmentVersion & { created: boolean }> {
     const name = input.name.trim();
-    if (!namePattern.test(name)) throw fail('BAD_REQUEST', 'segment name must be 1-120 letters, digits, spaces or ._:/()&+-', { field: 'name' });
+    if (!namePattern.test(name)) throw fail('BAD_REQUEST', 'segment name must be 1-120 letters, digits, spaces or ,._:/()&+-', { field: 'name' });
     const definition = parseSegmentDefinition(input.definition);
     const hash = definitionHash(definition);
     return this.db.transaction(async (tx) => {
