@@ -7,6 +7,7 @@ import { CHANNEL_WIDE, type AuthorizationSource } from '../../consent/purposes.j
 import type { AuthorizationRecord } from '../../consent/registry.js';
 import { loadQueries } from '../../store/db.js';
 import type { ConsentStatus, PatientSummary } from '../contract.js';
+import type { AuditWrite } from '../audit-batcher.js';
 import { actorOf, auditedBy, sessionOf, type Handlers } from '../handler.js';
 
 const q = loadQueries(new URL('../queries.sql', import.meta.url), ['patientExists'] as const);
@@ -50,7 +51,7 @@ function eventAction(r: AuthorizationRecord): 'granted' | 'revoked' | 'expired' 
   return r.status === 'active' ? 'granted' : r.status;
 }
 
-export function consentHandlers(app: App, clock: () => Date = () => new Date()): Handlers {
+export function consentHandlers(app: App, auditRead: AuditWrite, clock: () => Date = () => new Date()): Handlers {
   const requirePatient = async (patientId: string): Promise<string> => {
     if (!/^[1-9][0-9]{0,17}$/.test(patientId) || (await app.db.query(q.patientExists, [patientId])).length === 0) {
       throw fail('NOT_FOUND', 'no such patient', { field: 'patientId' });
@@ -65,17 +66,17 @@ export function consentHandlers(app: App, clock: () => Date = () => new Date()):
       const ids = query.crmId !== undefined ? await app.facts.findByCrmId(query.crmId) : await app.facts.findByEmail(query.email!);
       const by = query.crmId !== undefined ? 'crm-id' : 'email';
       if (ids.length > 1) {
-        await app.audit.append(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', entity: `lookup/${by}`, outcome: 'failure' }));
+        await auditRead(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', entity: `lookup/${by}`, outcome: 'failure' }));
         throw fail('CONFLICT', `more than one patient matches this ${by === 'email' ? 'e-mail address' : 'CRM id'}: link the CRM record to one patient`, { field: query.crmId !== undefined ? 'crmId' : 'email' });
       }
       const [id] = ids;
       if (id === undefined) {
-        await app.audit.append(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', entity: `lookup/${by}`, outcome: 'success' }));
+        await auditRead(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', entity: `lookup/${by}`, outcome: 'success' }));
         const none: PatientSummary = { found: false, patientId: null, consent: null, lastCampaign: null };
         return none;
       }
       const consent = await status(String(id));
-      await app.audit.append(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', patientId: id, entity: `lookup/${by}` }));
+      await auditRead(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', patientId: id, entity: `lookup/${by}` }));
       // Campaign history joins here once campaigns record their sends.
       return { found: true, patientId: String(id), consent, lastCampaign: null };
     },
@@ -84,7 +85,7 @@ export function consentHandlers(app: App, clock: () => Date = () => new Date()):
       const session = sessionOf(context);
       const patientId = await requirePatient(params.patientId);
       const result = await status(patientId);
-      await app.audit.append(auditedBy(session, { action: 'consent.read', purpose: 'operations', patientId }));
+      await auditRead(auditedBy(session, { action: 'consent.read', purpose: 'operations', patientId }));
       return result;
     },
 
@@ -119,7 +120,7 @@ export function consentHandlers(app: App, clock: () => Date = () => new Date()):
       const session = sessionOf(context);
       const patientId = await requirePatient(params.patientId);
       const rows = await app.consent.history(patientId);
-      await app.audit.append(auditedBy(session, { action: 'consent.history', purpose: 'operations', patientId }));
+      await auditRead(auditedBy(session, { action: 'consent.history', purpose: 'operations', patientId }));
       return {
         patientId,
         events: rows.map((r) => ({

@@ -1,5 +1,6 @@
 // Every capability's route handlers, built from the app's services: the one list the server registers.
 import type { App } from '../../app.js';
+import { createAuditBatcher } from '../audit-batcher.js';
 import type { Handlers } from '../handler.js';
 import type { ApiMetrics } from '../metrics.js';
 import { adminHandlers } from './admin.js';
@@ -10,10 +11,12 @@ import { sessionHandlers } from './session.js';
 import { userHandlers } from './users.js';
 
 export function buildHandlers(app: App, deps: { metrics: ApiMetrics; version: string }): Handlers {
+  // PHI reads are audited through one group-committing writer per server.
+  const auditRead = createAuditBatcher(app.audit);
   return {
     ...sessionHandlers(app),
     ...userHandlers(app),
-    ...consentHandlers(app),
+    ...consentHandlers(app, auditRead),
     ...auditHandlers(app),
     ...composeScanHandlers(),
     ...adminHandlers(app, { ...deps, senders: app.senders }),
