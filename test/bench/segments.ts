@@ -108,7 +108,15 @@ const query = parseSegmentDefinition({
 gc();
 const heapBefore = process.memoryUsage();
 let started = performance.now();
-const index = await SegmentIndex.build(patients());
+// The build as the connector runs it (upsert per decrypted patient); the time in upsert alone is kept apart from the
+// time spent generating the synthetic facts.
+const index = new SegmentIndex();
+let ingestMs = 0;
+for (const { id, facts } of patients()) {
+  const t = performance.now();
+  index.upsert(id, facts);
+  ingestMs += performance.now() - t;
+}
 const buildMs = performance.now() - started;
 gc();
 const heapAfter = process.memoryUsage();
@@ -198,7 +206,7 @@ try {
 
 const lines = [
   `patients: ${PATIENTS.toLocaleString('en-US')}  query: HbA1c > 9 AND age 40-75 AND no visit in 365 days AND active coverage (as of ${AS_OF})`,
-  `index build: ${(buildMs / 1000).toFixed(1)} s (generation of the synthetic facts included)`,
+  `index build: ${(ingestMs / 1000).toFixed(1)} s in upserts (${(buildMs / 1000).toFixed(1)} s with generating the synthetic facts)`,
   `index memory: ${mib(index.bytes())} in typed arrays, ${mib(indexHeap)} heap+buffers after GC (target <= 1024 MiB)`,
   `segment index count: ${ours.toLocaleString('en-US')}  p50 ${ms(p50)}  p99 ${ms(p99)}  (warm, ${warm.length} runs; target p50 <= 50 ms)`,
   `PostgreSQL count:    ${sqlCount.toLocaleString('en-US')}  p50 ${ms(sqlP50)}  p99 ${ms(sqlP99)}  (warm, ${SQL_RUNS - 3} runs; load + indexes ${(loadMs / 1000).toFixed(1)} s)`,

@@ -10,9 +10,12 @@ import { createAuditLog, type AuditLog } from '../../../connector/audit/audit-lo
 import { ConsentRegistry } from '../../../connector/consent/registry.js';
 import { OutreachError } from '../../../connector/errors.js';
 import { registerSegmentCommands } from '../../../connector/segments/cli.js';
+import { setRowsAfter } from '../../../connector/segments/bitset.js';
+import { dayNumber } from '../../../connector/segments/day-number.js';
 import { definitionHash } from '../../../connector/segments/definition-hash.js';
 import { parseSegmentDefinition } from '../../../connector/segments/definition.js';
 import { openLiveSegmentIndex, type LiveSegmentIndex } from '../../../connector/segments/live-index.js';
+import { evaluateSegment } from '../../../connector/segments/segment-evaluator.js';
 import { segmentToCrmIds, segmentToFhirGroup } from '../../../connector/segments/segment-export.js';
 import { SegmentRepository } from '../../../connector/segments/segment-repository.js';
 import { SegmentService } from '../../../connector/segments/segment-service.js';
@@ -258,6 +261,36 @@ describe.each(storeKinds)('segments on %s', (kind) => {
     expect((await service.count(marketing, { asOf })).count).toBe(0);
     expect((await service.count({ type: 'notSuppressed' }, { asOf })).count).toBe(12);
     expect(live.index).toBe(index);
+  });
+
+  it('applies writes that commit while the index is being built, after the pages read before them', async () => {
+    const green = factsOf.get('Green')!;
+    const updated = { ...green, a1c: { loinc: '4548-4', value: 11.2, date: '2020-05-01' } };
+    let wrote = false;
+    const second = await openLiveSegmentIndex({
+      consent,
+      facts: {
+        onFactsWritten: (listener) => facts.onFactsWritten(listener),
+        // The real repository, read two patients a page, with a sync committing after the first page.
+        async *iterateAllFacts() {
+          for await (const page of facts.iterateAllFacts(2)) {
+            yield page;
+            if (!wrote && page.some((p) => p.id === idOf.get('Green'))) {
+              wrote = true;
+              await facts.upsertFacts([updated]);
+            }
+          }
+        },
+      },
+    });
+    try {
+      expect(wrote).toBe(true);
+      const rows = setRowsAfter(evaluateSegment(second.index, parseSegmentDefinition({ type: 'hba1c', op: '>', value: 11 }), dayNumber(asOf)), -1, 100);
+      expect(names(rows)).toEqual(['Green']);
+      expect(second.index.size).toBe(13);
+    } finally {
+      second.close();
+    }
   });
 
   it('refuses an unknown evaluation day format', async () => {
