@@ -3,7 +3,7 @@ import { Client } from 'fhir-kit-client';
 import type { Bundle, CapabilityStatement, FhirResource } from 'fhir/r4.js';
 import { tokenSourceFor, type EndpointConfig, type TokenSource } from './endpoint.js';
 import { FhirError } from './outcome.js';
-import { delay, fetchOnce, networkError, retryAfterMs, safeHost, silentFhirLog, type FhirLog } from './transport.js';
+import { delay, fetchOnce, networkError, retryAfterMs, safeHost, silentFhirLog, type FetchOptions, type FhirLog } from './transport.js';
 
 export interface FhirClientOptions {
   tokens?: TokenSource;
@@ -16,6 +16,8 @@ export interface FhirClientOptions {
   /** Page size asked with `_count` (default 500). */
   pageSize?: number;
   log?: FhirLog;
+  /** Extra fetch options (an undici `dispatcher` trusting extra CAs), for every request including tokens. */
+  fetchOptions?: FetchOptions;
 }
 
 export interface FhirRequestInit extends RequestInit {
@@ -42,13 +44,15 @@ export class FhirClient {
   private readonly pageSize: number;
   private readonly log: FhirLog;
   private readonly origin: string;
+  private readonly fetchOptions: FetchOptions | undefined;
 
   constructor(
     readonly endpoint: EndpointConfig,
     options: FhirClientOptions = {},
   ) {
-    this.tokens = options.tokens ?? tokenSourceFor(endpoint, { timeoutMs: options.timeoutMs, log: options.log });
-    this.kit = new Client({ baseUrl: endpoint.baseUrl });
+    this.fetchOptions = options.fetchOptions;
+    this.tokens = options.tokens ?? tokenSourceFor(endpoint, { timeoutMs: options.timeoutMs, log: options.log, fetchOptions: options.fetchOptions });
+    this.kit = new Client({ baseUrl: endpoint.baseUrl, ...(options.fetchOptions ? { requestOptions: options.fetchOptions } : {}) });
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxRetries = options.maxRetries ?? 5;
     this.maxRetryWaitMs = options.maxRetryWaitMs ?? 120_000;
@@ -105,7 +109,7 @@ export class FhirClient {
       const token = authorize ? await this.tokens.token() : undefined;
       const headers = new Headers(init.headers);
       if (token) headers.set('authorization', `Bearer ${token}`);
-      const response = await fetchOnce(this.endpoint, url, { ...init, headers }, timeoutMs, init.what);
+      const response = await fetchOnce(this.endpoint, url, { ...init, headers }, timeoutMs, init.what, this.fetchOptions);
       const decision = this.decide(response.status, response.headers, attempt, Boolean(token), refreshed, init.what);
       if (decision.kind === 'done') return response;
       await response.body?.cancel();

@@ -4,7 +4,7 @@ import { SignJWT } from 'jose';
 import { z } from 'zod';
 import { clientAssertionType, smartOauthUrisExtension } from './codes.js';
 import { FhirError } from './outcome.js';
-import { fetchOnce, type FhirLog, silentFhirLog } from './transport.js';
+import { fetchOnce, type FetchOptions, type FhirLog, silentFhirLog } from './transport.js';
 
 /** SMART v1 (`system/Patient.read`, `system/*.read`) and v2 (`system/*.rs`, `system/Observation.rs?category=...`). */
 const scope = z
@@ -126,6 +126,7 @@ export interface TokenOptions {
   log?: FhirLog;
   /** The clock of the token cache (tests move it); assertions use the wall clock. */
   now?: () => number;
+  fetchOptions?: FetchOptions;
 }
 
 /** Where the FHIR client gets its bearer token. `undefined` means an open endpoint. */
@@ -139,7 +140,7 @@ export interface TokenSource {
 export async function discoverSmartConfiguration(config: EndpointConfig, options: TokenOptions = {}): Promise<SmartConfiguration> {
   if (config.tokenUrl) return { tokenEndpoint: config.tokenUrl, discoveredFrom: 'configuration' };
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const wellKnown = await fetchOnce(config, `${config.baseUrl}/.well-known/smart-configuration`, { headers: { accept: 'application/json' } }, timeoutMs, 'SMART discovery');
+  const wellKnown = await fetchOnce(config, `${config.baseUrl}/.well-known/smart-configuration`, { headers: { accept: 'application/json' } }, timeoutMs, 'SMART discovery', options.fetchOptions);
   if (wellKnown.ok) {
     const body = (await wellKnown.json().catch(() => undefined)) as { token_endpoint?: unknown } | undefined;
     if (typeof body?.token_endpoint === 'string' && isHttpUrl(body.token_endpoint)) {
@@ -148,7 +149,7 @@ export async function discoverSmartConfiguration(config: EndpointConfig, options
   } else {
     await wellKnown.body?.cancel();
   }
-  const metadata = await fetchOnce(config, `${config.baseUrl}/metadata`, { headers: { accept: 'application/fhir+json' } }, timeoutMs, 'CapabilityStatement');
+  const metadata = await fetchOnce(config, `${config.baseUrl}/metadata`, { headers: { accept: 'application/fhir+json' } }, timeoutMs, 'CapabilityStatement', options.fetchOptions);
   if (metadata.ok) {
     const cs = (await metadata.json().catch(() => undefined)) as CapabilityLike | undefined;
     const token = tokenUrlFromCapabilityStatement(cs);
@@ -270,6 +271,7 @@ export class SmartBackendTokens implements TokenSource {
       { method: 'POST', body, headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' } },
       this.options.timeoutMs ?? 30_000,
       'token request',
+      this.options.fetchOptions,
     );
     const json = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
     if (!response.ok) {

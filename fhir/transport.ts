@@ -15,12 +15,18 @@ interface Named {
 }
 
 /**
+ * Extra `fetch()` options for every request to an endpoint, e.g. `{ dispatcher }`: an undici Agent that trusts
+ * additional CAs. TLS verification is never turned off here; the caller adds trust, it does not remove it.
+ */
+export type FetchOptions = Record<string, unknown>;
+
+/**
  * One fetch with a timeout. A network failure becomes FHIR_ENDPOINT_UNREACHABLE naming the endpoint, its host and
  * the cause (ECONNREFUSED, ENOTFOUND, a certificate error); a timeout becomes FHIR_TIMEOUT.
  */
-export async function fetchOnce(endpoint: Named, url: string, init: RequestInit, timeoutMs: number, what: string): Promise<Response> {
+export async function fetchOnce(endpoint: Named, url: string, init: RequestInit, timeoutMs: number, what: string, fetchOptions?: FetchOptions): Promise<Response> {
   try {
-    return await fetch(url, { ...init, signal: init.signal ?? AbortSignal.timeout(timeoutMs) });
+    return await fetch(url, { ...fetchOptions, ...init, signal: init.signal ?? AbortSignal.timeout(timeoutMs) } as RequestInit);
   } catch (err) {
     throw networkError(endpoint, url, err, what, timeoutMs);
   }

@@ -1,5 +1,6 @@
 // A loopback FHIR R4 server of our own: search paging, 429s, async $export with NDJSON, and a SMART token endpoint that verifies assertions.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { importJWK, jwtVerify, decodeProtectedHeader, type JWK } from 'jose';
@@ -49,6 +50,8 @@ export interface FhirTestServerOptions {
   export?: ExportSettings;
   /** Page size when the client sends no _count. */
   defaultPageSize?: number;
+  /** Serve HTTPS with this key and certificate (from test/support/test-ca.ts). */
+  tls?: { key: string; cert: string };
 }
 
 interface Client {
@@ -241,7 +244,7 @@ export async function startFhirTestServer(options: FhirTestServerOptions = {}): 
     res.end();
   }
 
-  const server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', base || 'http://127.0.0.1');
       const path = url.pathname;
@@ -295,11 +298,13 @@ export async function startFhirTestServer(options: FhirTestServerOptions = {}): 
       if (!res.headersSent) json(res, 500, oo('exception', 'test server error'));
       else res.destroy();
     });
-  });
+  };
+  const server = options.tls ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, handler) : createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  base = `http://127.0.0.1:${port}/fhir`;
-  tokenUrl = `http://127.0.0.1:${port}/auth/token`;
+  const scheme = options.tls ? 'https' : 'http';
+  base = `${scheme}://127.0.0.1:${port}/fhir`;
+  tokenUrl = `${scheme}://127.0.0.1:${port}/auth/token`;
   return {
     url: base,
     tokenUrl,
