@@ -27,6 +27,14 @@ const verbs: Record<string, { action: AuditEvent['action']; type: { code: string
   revoke: { action: 'U', type: { code: '110110', display: 'Patient Record' } },
   expire: { action: 'U', type: { code: '110110', display: 'Patient Record' } },
   delete: { action: 'D', type: { code: '110110', display: 'Patient Record' } },
+  'opt-out': { action: 'U', type: { code: '110110', display: 'Patient Record' } },
+  'opt-in': { action: 'U', type: { code: '110110', display: 'Patient Record' } },
+  'evidence-read': { action: 'R', type: { code: '110110', display: 'Patient Record' } },
+  create: { action: 'C', type: { code: '110137', display: 'User Security Attributes Changed' } },
+  disable: { action: 'U', type: { code: '110137', display: 'User Security Attributes Changed' } },
+  enable: { action: 'U', type: { code: '110137', display: 'User Security Attributes Changed' } },
+  'change-password': { action: 'U', type: { code: '110137', display: 'User Security Attributes Changed' } },
+  'reset-password': { action: 'U', type: { code: '110137', display: 'User Security Attributes Changed' } },
 };
 const otherVerb = { action: 'E' as const, type: { code: '110100', display: 'Application Activity' } };
 

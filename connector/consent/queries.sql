@@ -11,26 +11,18 @@ SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::tex
                      $15::text[]);
 
 -- name: gateOne
-(SELECT id::text AS id, purpose, status, granted_at, expires_at, text_version
-   FROM authorization_events e WHERE e.patient_id = $1::bigint AND e.channel = $2 AND e.purpose = $3
-   ORDER BY e.id DESC LIMIT 1)
-UNION ALL
-(SELECT id::text AS id, purpose, status, granted_at, expires_at, text_version
-   FROM authorization_events e WHERE e.patient_id = $1::bigint AND e.channel = $2 AND e.purpose = '*'
-   ORDER BY e.id DESC LIMIT 1);
+-- The newest row of the purpose and of the channel-wide '*', read from the (patient, channel, purpose, id) index.
+SELECT DISTINCT ON (e.purpose) e.id::text AS id, e.purpose, e.status, e.granted_at, e.expires_at, e.text_version
+FROM authorization_events e
+WHERE e.patient_id = $1::bigint AND e.channel = $2 AND e.purpose IN ($3, '*')
+ORDER BY e.purpose, e.id DESC;
 
 -- name: gateMany
-SELECT p.patient_id::text AS patient_id, x.id, x.purpose, x.status, x.granted_at, x.expires_at, x.text_version
-FROM unnest($1::bigint[]) AS p(patient_id)
-CROSS JOIN LATERAL (
-  (SELECT id::text AS id, purpose, status, granted_at, expires_at, text_version
-     FROM authorization_events e WHERE e.patient_id = p.patient_id AND e.channel = $2 AND e.purpose = $3
-     ORDER BY e.id DESC LIMIT 1)
-  UNION ALL
-  (SELECT id::text AS id, purpose, status, granted_at, expires_at, text_version
-     FROM authorization_events e WHERE e.patient_id = p.patient_id AND e.channel = $2 AND e.purpose = '*'
-     ORDER BY e.id DESC LIMIT 1)
-) x;
+SELECT DISTINCT ON (e.patient_id, e.purpose)
+       e.patient_id::text AS patient_id, e.id::text AS id, e.purpose, e.status, e.granted_at, e.expires_at, e.text_version
+FROM authorization_events e
+WHERE e.patient_id = ANY($1::bigint[]) AND e.channel = $2 AND e.purpose IN ($3, '*')
+ORDER BY e.patient_id, e.purpose, e.id DESC;
 
 -- name: currentForPatients
 SELECT DISTINCT ON (e.patient_id, e.channel, e.purpose)
