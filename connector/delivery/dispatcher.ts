@@ -12,6 +12,7 @@ import { domainOf } from './mx-resolver.js';
 import type { Completion, Outbox, OutboxMessage } from './outbox.js';
 import type { Router, RouteAssessment } from './route.js';
 import type { TlsEvidence } from './tls-evidence.js';
+import type { Tracking } from './tracking.js';
 import { decideDelivery } from './tls-policy.js';
 import type { SendOutcome, Transport } from './transport.js';
 
@@ -39,6 +40,8 @@ export interface DispatcherOptions {
   /** The escrow portal; without it, a message that needs a notice is held. */
   escrow?: EscrowDesk;
   notice?: NoticeOptions;
+  /** Open pixel and click links for delivered HTML (notices are not tracked). */
+  tracking?: Pick<Tracking, 'instrument'>;
   /** The signed one-click unsubscribe URL of a message (marketing mail). */
   unsubscribeUrl?: (message: OutboxMessage) => string | undefined;
   /** SMTP envelope sender (bounce address) of a message. */
@@ -257,6 +260,7 @@ export class Dispatcher {
       }
 
       let outgoing: RenderedMessage = rendered;
+      if (decision.action === 'deliver' && rendered.html && this.o.tracking) outgoing = { ...rendered, html: await this.o.tracking.instrument(message, rendered.html) };
       let deliveredAs: 'message' | 'notice' | 'opportunistic' = decision.tls === 'verified' ? 'message' : 'opportunistic';
       if (decision.action === 'notice') {
         if (!this.o.escrow || !this.o.notice) {

@@ -96,3 +96,40 @@ ORDER BY id LIMIT 1;
 
 -- name: insertFeedback
 INSERT INTO delivery_feedback (kind, outbox_id, status, received_at) VALUES ($1, $2, $3, $4);
+
+-- name: insertTrackingTokens
+INSERT INTO tracking_tokens (token_hash, kind, outbox_id, campaign_id, target_sealed, created_at)
+SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::timestamptz[]);
+
+-- name: trackingToken
+SELECT * FROM tracking_tokens WHERE token_hash = $1;
+
+-- name: insertTrackingEvent
+INSERT INTO tracking_events (outbox_id, campaign_id, kind, agent, machine, at) VALUES ($1, $2, $3, $4, $5, $6);
+
+-- name: trackingStats
+SELECT kind, machine, count(*)::int AS events, count(DISTINCT outbox_id)::int AS messages
+FROM tracking_events WHERE campaign_id = $1 GROUP BY kind, machine;
+
+-- name: insertWebhook
+INSERT INTO webhook_deliveries (event_id, endpoint, event_type, payload, next_attempt_at, created_at)
+SELECT $1, e, $2, $3::jsonb, $4, $4 FROM unnest($5::text[]) AS e
+ON CONFLICT (event_id, endpoint) DO NOTHING;
+
+-- name: claimWebhooks
+-- Claimed rows are pushed past a lease so a second sender skips them while the HTTP call runs outside any transaction.
+UPDATE webhook_deliveries SET next_attempt_at = $3
+WHERE id IN (
+  SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+)
+RETURNING *;
+
+-- name: finishWebhook
+UPDATE webhook_deliveries
+SET state = $2, attempts = attempts + 1, last_status = $3, next_attempt_at = COALESCE($4, next_attempt_at), delivered_at = $5
+WHERE id = $1;
+
+-- name: replayWebhooks
+UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $1, attempts = 0
+WHERE (id = ANY($2::bigint[]) OR ($3::timestamptz IS NOT NULL AND created_at >= $3)) AND state <> 'pending'
+RETURNING id;
