@@ -243,5 +243,6 @@ describe.each(storeKinds)('canary on %s', (kind) => {
       expect(folder.hits.length).toBeGreaterThan(0);
       expect(folder.hits.filter((h) => !h.endsWith(control))).toEqual([]);
     }
-  });
+    // Two CLI processes and three PGlite starts: minutes on a loaded 2-core machine.
+  }, 240_000);
 });

@@ -7,6 +7,7 @@ import { Keyring } from '../../../connector/store/keyring.js';
 import { generateMasterKey, localKmsProvider } from '../../../connector/store/master-key.js';
 import { phi } from '../../../fhir/phi.js';
 import { openTestStore, storeKinds } from '../../support/postgres.js';
+import { cleanStore } from './clean-store.js';
 import { syntheticFacts } from './synthetic-facts.js';
 
 describe.each(storeKinds)('facts repository on %s', (kind) => {
@@ -20,7 +21,7 @@ describe.each(storeKinds)('facts repository on %s', (kind) => {
   });
   afterAll(async () => store.close());
   beforeEach(async () => {
-    await store.reset();
+    await cleanStore(db);
     keyring = await Keyring.open(db, localKmsProvider(generateMasterKey()));
     repo = new FactsRepository(db, keyring);
   });
@@ -86,7 +87,7 @@ describe.each(storeKinds)('facts repository on %s', (kind) => {
     expect(ids).toEqual([...ids].sort((x, y) => x - y));
     expect(pages.flat().map((s) => s.facts.patientId).sort()).toEqual(Array.from({ length: 25 }, (_, i) => `pat-${i}`).sort());
     const none: StoredFacts[][] = [];
-    await store.reset();
+    await cleanStore(db);
     keyring = await Keyring.open(db, localKmsProvider(generateMasterKey()));
     for await (const page of new FactsRepository(db, keyring).iterateAllFacts()) none.push(page);
     expect(none).toEqual([]);
@@ -178,14 +179,30 @@ describe.each(storeKinds)('facts repository on %s', (kind) => {
     expect(n).toBe(3);
   });
 
-  it('writes 5,000 patients in sealed batches in a few seconds', async () => {
+  it('writes 5,000 patients in sealed batches about as fast as plain jsonb inserts of the same facts', async () => {
     const facts = Array.from({ length: 5000 }, (_, i) => syntheticFacts(i));
-    const t = performance.now();
+    await db.exec(`DROP TABLE IF EXISTS t_plain; CREATE TABLE t_plain (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      source text NOT NULL, patient_id text NOT NULL, facts jsonb NOT NULL, UNIQUE (source, patient_id))`);
+    let t = performance.now();
+    for (let i = 0; i < facts.length; i += 1000) {
+      const b = facts.slice(i, i + 1000);
+      await db.transaction((tx) =>
+        tx.query('INSERT INTO t_plain (source, patient_id, facts) SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])', [
+          b.map((f) => f.source),
+          b.map((f) => f.patientId),
+          b.map((f) => JSON.stringify(f)),
+        ]),
+      );
+    }
+    const plainMs = performance.now() - t;
+    t = performance.now();
     for (let i = 0; i < facts.length; i += 1000) await repo.writeFacts(facts.slice(i, i + 1000));
-    const ms = performance.now() - t;
+    const sealedMs = performance.now() - t;
+    await db.exec('DROP TABLE t_plain');
     expect(await repo.count()).toBe(5000);
-    // ~1 s on an idle machine; the bound leaves room for a loaded 2-core box.
-    expect(ms).toBeLessThan(10_000);
     expect(await repo.findByEmail('patient4321@example.org')).toHaveLength(1);
+    // About 1 s on an idle machine (test/bench/store.ts prints the figures); the ratio holds under any load.
+    expect(sealedMs).toBeLessThan(plainMs * 4);
+    expect(sealedMs).toBeLessThan(60_000);
   });
 });

@@ -1,4 +1,5 @@
 // The keyring: sealing bound to its cell, wrong master keys refused without change, rotation, reseal, retirement, re-wrap.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { Keyring, openKeyring, sealedVersion } from '../../../connector/store/ke
 import { generateMasterKey, localKmsProvider, masterKeyPath, writeKeyFile } from '../../../connector/store/master-key.js';
 import { ResealWorker, resealStatus, runResealJobs } from '../../../connector/store/reseal-job.js';
 import { openTestStore, storeKinds } from '../../support/postgres.js';
+import { cleanStore } from './clean-store.js';
 
 const at = { table: 'patients', column: 'facts', rowId: '41' };
 
@@ -27,7 +29,7 @@ describe.each(storeKinds)('keyring on %s', (kind) => {
   });
   afterAll(async () => store.close());
   beforeEach(async () => {
-    await store.reset();
+    await cleanStore(db);
     // A module-owned sealed column, registered the way every module registers its own.
     await db.exec(`CREATE TABLE t_sealed (id bigint PRIMARY KEY, v bytea);
       INSERT INTO sealed_columns (table_name, column_name, id_column) VALUES ('t_sealed', 'v', 'id');`);
@@ -136,7 +138,7 @@ describe.each(storeKinds)('keyring on %s', (kind) => {
     expect(keyring.blindIndex('mrn', 'x')).toHaveLength(32);
     // Another store (another blind-index key) gives other indexes for the same value.
     const before = keyring.blindIndex('email', 'a@b.org');
-    await store.reset();
+    await cleanStore(db);
     rmSync(masterKeyPath(home));
     const fresh = (await openKeyring(db, { home })).keyring;
     expect(fresh.blindIndex('email', 'a@b.org').equals(before)).toBe(false);
@@ -247,19 +249,46 @@ describe.each(storeKinds)('keyring on %s', (kind) => {
     expect(await openAll(recovered.keyring)).toEqual(['value 1', 'value 2']);
   });
 
-  it('seals and opens fast: per call close to one AES-GCM operation', async () => {
+  it('seals and opens at close to the cost of one raw AES-256-GCM call', async () => {
     const { keyring } = await openKeyring(db, { home });
     const text = 'x'.repeat(300);
-    const n = 20_000;
-    let t = performance.now();
-    for (let i = 0; i < n; i++) keyring.seal(text, at);
-    const sealUs = ((performance.now() - t) * 1000) / n;
+    const key = randomBytes(32);
+    const aad = Buffer.from('patients|facts|41');
+    const rawSeal = () => {
+      const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
+      c.setAAD(aad);
+      c.update(text, 'utf8');
+      c.final();
+      return c.getAuthTag();
+    };
     const sealed = keyring.seal(text, at);
-    t = performance.now();
-    for (let i = 0; i < n; i++) keyring.open(sealed, at);
-    const openUs = ((performance.now() - t) * 1000) / n;
-    // ~13 µs on an idle core; generous bounds for a shared CI machine.
-    expect(sealUs).toBeLessThan(100);
-    expect(openUs).toBeLessThan(100);
+    const raw = rawSeal();
+    const iv = randomBytes(12);
+    const rawOpen = () => {
+      const d = createDecipheriv('aes-256-gcm', key, iv);
+      d.setAAD(aad);
+      d.setAuthTag(raw);
+      d.update(sealed.subarray(32));
+      try {
+        d.final();
+      } catch {
+        // (another IV than the seal's: same work, the tag check fails)
+      }
+    };
+    // The best of several alternating rounds: both sides see the same machine load.
+    const best = { seal: Infinity, rawSeal: Infinity, open: Infinity, rawOpen: Infinity };
+    const time = (fn: () => unknown) => {
+      const t = performance.now();
+      for (let i = 0; i < 2000; i++) fn();
+      return ((performance.now() - t) * 1000) / 2000;
+    };
+    for (let round = 0; round < 6; round++) {
+      best.rawSeal = Math.min(best.rawSeal, time(rawSeal));
+      best.seal = Math.min(best.seal, time(() => keyring.seal(text, at)));
+      best.rawOpen = Math.min(best.rawOpen, time(rawOpen));
+      best.open = Math.min(best.open, time(() => keyring.open(sealed, at)));
+    }
+    expect(best.seal).toBeLessThan(best.rawSeal * 2.5);
+    expect(best.open).toBeLessThan(best.rawOpen * 2.5);
   });
 });
