@@ -1,4 +1,5 @@
 // The proof kept for every delivery: protocol, cipher, certificate subject and issuer, whether it was verified, and the MTA-STS and DANE verdicts.
+import { isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions, type DetailedPeerCertificate, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { matchTlsa, usableTlsa, type DaneResult } from './dane.js';
 import type { TlsaRecord } from './dns-client.js';
@@ -69,7 +70,8 @@ export interface VerifiedTlsOptions {
 export function verifiedTlsOptions(options: VerifiedTlsOptions): ConnectionOptions {
   const usable = usableTlsa(options.tlsa ?? []);
   return {
-    servername: options.servername,
+    // SNI carries names only (RFC 6066); an address-literal relay is still checked against the certificate's IP SANs below.
+    ...(isIP(options.servername) ? {} : { servername: options.servername }),
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
     ...(options.ca && options.ca.length ? { ca: trustedCas(options.ca) } : {}),

@@ -1,4 +1,5 @@
 // SMTP transport: nodemailer connections pooled per MX and TLS profile, per-domain concurrency caps, back-off on 4xx, and the TLS evidence of each send.
+import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Log } from '../logger.js';
@@ -165,7 +166,7 @@ export function createTransport(options: TransportOptions): Transport {
     const tls = verified
       ? verifiedTlsOptions({ servername, ca: options.ca ?? [], tlsa: relay ? [] : request.candidate.tlsa, onDane: (d) => (daneVerdict = d) })
       : // PHI-free content only (the policy guarantees it): encrypt when the server can, verify nothing.
-        { servername, rejectUnauthorized: false };
+        { ...(isIP(servername) ? {} : { servername }), rejectUnauthorized: false };
     const conn = new SMTPConnection({
       host: target.host,
       port: target.port,

@@ -22,6 +22,8 @@ export interface SmtpSink {
   connections: number;
   /** Plaintext commands seen before TLS, per connection (EHLO, STARTTLS, MAIL FROM ...). */
   plaintextCommands: string[];
+  /** Users that authenticated, and whether the session was inside TLS when they did. */
+  logins: Array<{ user: string; secure: boolean }>;
   /** Set to answer RCPT TO with an SMTP error (e.g. 451 to exercise back-off; 550 to reject). */
   rcptReply?: (to: string) => { code: number; message: string } | undefined;
   /** Resolves when `count` messages have arrived. */
@@ -36,6 +38,8 @@ export interface SinkOptions {
   cert?: string;
   /** Banner host name. */
   name?: string;
+  /** Require AUTH PLAIN/LOGIN with these credentials (a smarthost). */
+  auth?: { user: string; pass: string };
 }
 
 export async function startSmtpSink(options: SinkOptions): Promise<SmtpSink> {
@@ -47,6 +51,7 @@ export async function startSmtpSink(options: SinkOptions): Promise<SmtpSink> {
     messages,
     connections: 0,
     plaintextCommands,
+    logins: [],
     waitFor: (count, timeoutMs = 20_000) =>
       messages.length >= count
         ? Promise.resolve()
@@ -62,6 +67,17 @@ export async function startSmtpSink(options: SinkOptions): Promise<SmtpSink> {
     disableReverseLookup: true,
     logger: false,
     size: 50 * 1024 * 1024,
+    ...(options.auth
+      ? {
+          authOptional: false,
+          authMethods: ['PLAIN', 'LOGIN'],
+          onAuth(auth, session, cb) {
+            sink.logins.push({ user: auth.username ?? '', secure: Boolean(session.secure) });
+            if (auth.username === options.auth!.user && auth.password === options.auth!.pass) return cb(null, { user: auth.username });
+            return cb(new Error('Invalid credentials'));
+          },
+        }
+      : {}),
     onConnect(_session, cb) {
       sink.connections++;
       cb();
