@@ -2,9 +2,9 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { fail } from '../errors.js';
 import { asBuffer, loadQueries, type Db } from '../store/db.js';
-import type { Session } from './authorize.js';
+import { authorize, type Session } from './authorize.js';
 import { checkPasswordStrength, defaultCost, generatePassword, hashPassword, verifyPassword, type ScryptCost } from './password.js';
-import { isRole, type Role } from './permissions.js';
+import { isRole, type Operation, type Role } from './permissions.js';
 import { SessionStore, type SessionPolicy } from './sessions.js';
 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), [
@@ -242,6 +242,14 @@ export class UserDirectory {
     const issued = await this.sessions.issue({ id: String(row.id), username: row.username, role: row.role, mustChangePassword: row.must_change_password });
     await this.audit.append({ ...who, outcome: 'success' });
     return issued;
+  }
+
+  /**
+   * The one call an API route makes: resolves the bearer token (extending its idle window) and checks the role.
+   * Throws UNAUTHENTICATED, SESSION_EXPIRED, USER_DISABLED or FORBIDDEN.
+   */
+  async authenticate(token: string | undefined, operation: Operation): Promise<Session> {
+    return authorize(await this.sessions.resolve(token), operation, this.clock());
   }
 
   /** Ends the session of `token`; unknown tokens are ignored. */

@@ -173,6 +173,16 @@ describe.each(storeKinds)('users and sessions on %s', (kind) => {
     await expect(users.sessions.resolve(token)).rejects.toMatchObject({ code: 'SESSION_EXPIRED' });
   });
 
+  it('authenticates a bearer token for an operation in one call', async () => {
+    await users.add({ username: 'mara', role: 'marketer', password: 'marketer passphrase 1' }, admin);
+    const { token } = await users.login('mara', 'marketer passphrase 1');
+    expect((await users.authenticate(token, 'campaigns.send')).username).toBe('mara');
+    await expect(users.authenticate(token, 'campaigns.approve')).rejects.toMatchObject({ code: 'FORBIDDEN', status: 403 });
+    await expect(users.authenticate(undefined, 'campaigns.send')).rejects.toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
+    at(16 * minute);
+    await expect(users.authenticate(token, 'campaigns.send')).rejects.toMatchObject({ code: 'SESSION_EXPIRED', status: 401 });
+  });
+
   it('revokes a session at logout', async () => {
     await users.add({ username: 'mara', role: 'marketer', password: 'marketer passphrase 1' }, admin);
     const one = await users.login('mara', 'marketer passphrase 1');
