@@ -15,6 +15,7 @@ import { UserDirectory } from './users/users.js';
 import { SenderDirectory } from './api/sender-directory.js';
 import { createDnsLookup } from './delivery/dns-client.js';
 import { openLiveSegmentIndex, type LiveSegmentIndex } from './segments/live-index.js';
+import { createSendingService, type SendingService } from './sending/sending-service.js';
 
 export interface App {
   config: Config;
@@ -38,6 +39,8 @@ export interface App {
   senders: SenderDirectory;
   /** The in-memory segment index over the decrypted facts: built on first use, then kept live by writes and consent changes. */
   segmentIndex(): Promise<LiveSegmentIndex>;
+  /** The send pipeline (campaigns, outbox, dispatcher, TLS policy, escrow), built on first use from the configuration. */
+  sending(): Promise<SendingService>;
   close(): Promise<void>;
 }
 
@@ -45,7 +48,7 @@ export interface OpenAppOptions {
   log?: Log;
   /** A KMS provider that wraps the data keys instead of the local master key (file or OUTREACH_MASTER_KEY). */
   kms?: KmsProvider;
-  /** Run open reseal jobs in the background at start and after a rotation (default true). */
+  /** Run open reseal jobs in the background: at start, after a rotation, and when another process rotated (default true). */
   resealInBackground?: boolean;
 }
 
@@ -65,7 +68,7 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
   }
   const facts = new FactsRepository(db, keyring, { log });
   const reseal = new ResealWorker(db, keyring, log);
-  if (options.resealInBackground ?? true) void reseal.kick();
+  if (options.resealInBackground ?? true) reseal.start();
   const audit = createAuditLog({ db, cipher: keyring });
   const consent = new ConsentRegistry({ db, cipher: keyring, audit, log });
   facts.setConsentSink(createConsentImport({ registry: consent, resolvePatient: (source, id) => facts.idOf(source, id), log }));
@@ -75,7 +78,8 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
     sessions: { idleMinutes: config.sessionIdleMinutes, absoluteHours: config.sessionAbsoluteHours },
   });
   let segmentIndex: Promise<LiveSegmentIndex> | undefined;
-  return {
+  let sending: Promise<SendingService> | undefined;
+  const app: App = {
     config,
     log,
     db,
@@ -88,10 +92,17 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
     users,
     senders: new SenderDirectory({ db, audit, dns: createDnsLookup(config.dnsServers) }),
     segmentIndex: () => (segmentIndex ??= openLiveSegmentIndex({ facts, consent, log })),
+    sending: () => {
+      sending ??= createSendingService(app);
+      sending.catch(() => (sending = undefined));
+      return sending;
+    },
     close: async () => {
+      if (sending) await (await sending.catch(() => undefined))?.close();
       if (segmentIndex) (await segmentIndex.catch(() => undefined))?.close();
       await reseal.stop();
       await db.close();
     },
   };
+  return app;
 }

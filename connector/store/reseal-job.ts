@@ -202,6 +202,8 @@ export class ResealWorker {
   private readonly unsubscribe: () => void;
   private readonly batchListeners = new Set<NonNullable<ResealOptions['onBatch']>>();
 
+  private timer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly db: Db,
     private readonly keyring: Keyring,
@@ -209,6 +211,20 @@ export class ResealWorker {
     private readonly batchSize = 500,
   ) {
     this.unsubscribe = keyring.onRotation(() => this.kick());
+  }
+
+  /**
+   * Runs the open jobs now, then re-reads the data keys every `pollMs`: a rotation made by another process (the CLI)
+   * becomes current here and its reseal runs in this process.
+   */
+  start(pollMs = 60_000): void {
+    void this.kick();
+    if (this.timer || this.abort.signal.aborted) return;
+    this.timer = setInterval(() => {
+      if (this.busy) return;
+      this.keyring.refresh().catch((err: unknown) => this.log.warn({ err }, 'data key refresh failed'));
+    }, pollMs);
+    this.timer.unref();
   }
 
   /** Starts (or re-runs after the current pass) the open jobs. Resolves when the worker is idle. */
@@ -251,6 +267,7 @@ export class ResealWorker {
   }
 
   async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
     this.unsubscribe();
     this.abort.abort();
     await this.running;

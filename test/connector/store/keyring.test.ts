@@ -204,6 +204,32 @@ describe.each(storeKinds)('keyring on %s', (kind) => {
     }
   });
 
+  it('a running worker picks up a rotation made by another process and reseals in the background', async () => {
+    const server = (await openKeyring(db, { home })).keyring;
+    await fill(server, 6);
+    const worker = new ResealWorker(db, server, undefined, 4);
+    const resealed = new Promise<void>((resolve) => {
+      let n = 0;
+      worker.onBatch((p) => {
+        if (p.table === 't_sealed' && (n += p.resealed) === 6) resolve();
+      });
+    });
+    worker.start(20);
+    try {
+      const cli = (await openKeyring(db, { home })).keyring;
+      await cli.rotate();
+      await resealed;
+      await worker.whenIdle();
+      expect(server.currentVersion).toBe(2);
+      const rows = await db.query<{ v: Uint8Array }>('SELECT v FROM t_sealed');
+      expect(rows.map((r) => sealedVersion(r.v))).toEqual(Array(6).fill(2));
+      await cli.retire(1);
+      await expect(openAll(cli)).resolves.toHaveLength(6);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('a reseal never overwrites a value written after it was read', async () => {
     const { keyring } = await openKeyring(db, { home });
     await fill(keyring, 3);
