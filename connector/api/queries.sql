@@ -17,3 +17,10 @@ SELECT id::text AS id, address, display_name, dkim_selector, verified_at FROM se
 
 -- name: deleteSender
 DELETE FROM senders WHERE id = $1::bigint RETURNING id::text AS id;
+
+-- name: templatePurposes
+SELECT template_id::text AS template_id, purpose FROM template_purposes;
+
+-- name: setTemplatePurpose
+INSERT INTO template_purposes (template_id, purpose, updated_at) VALUES ($1::bigint, $2, now())
+ON CONFLICT (template_id) DO UPDATE SET purpose = EXCLUDED.purpose, updated_at = EXCLUDED.updated_at;

@@ -64,7 +64,27 @@ function isEmpty(value: unknown): boolean {
   return value === undefined || value === null || (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0);
 }
 
+/** Deepest nesting of arrays and objects, measured without recursion (a hostile body must not exhaust the stack). */
+function nestingDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(node as Record<string, unknown>)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/** No contract schema nests deeper than this (a segment definition at its depth limit is about 20). */
+const maxBodyDepth = 64;
+
 function parsePart(part: 'params' | 'query' | 'body', schema: z.ZodType | undefined, value: unknown): unknown {
+  if (part === 'body' && nestingDepth(value, maxBodyDepth) > maxBodyDepth) {
+    throw fail('BAD_REQUEST', `body: nested deeper than ${maxBodyDepth} levels`, { field: 'body' });
+  }
   if (!schema) {
     if (!isEmpty(value)) {
       const key = typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.keys(value)[0] : undefined;

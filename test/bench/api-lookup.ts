@@ -38,7 +38,7 @@ async function hammer(url: string, headers: Record<string, string>, paths: strin
     duration: seconds,
     headers,
     requests: [{ method: 'GET', setupRequest: (req: Record<string, unknown>) => ({ ...req, path: paths[i++ % paths.length] }) }],
-  } as autocannon.Options);
+  } as unknown as autocannon.Options);
   return {
     p50: result.latency.p50,
     p99: result.latency.p99,

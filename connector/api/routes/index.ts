@@ -7,7 +7,9 @@ import { adminHandlers } from './admin.js';
 import { auditHandlers } from './audit.js';
 import { composeScanHandlers } from './compose.js';
 import { consentHandlers } from './consent.js';
+import { segmentHandlers } from './segments.js';
 import { sessionHandlers } from './session.js';
+import { templateHandlers } from './templates.js';
 import { userHandlers } from './users.js';
 
 export function buildHandlers(app: App, deps: { metrics: ApiMetrics; version: string }): Handlers {
@@ -19,6 +21,8 @@ export function buildHandlers(app: App, deps: { metrics: ApiMetrics; version: st
     ...consentHandlers(app, auditRead),
     ...auditHandlers(app),
     ...composeScanHandlers(),
+    ...segmentHandlers(app),
+    ...templateHandlers(app),
     ...adminHandlers(app, { ...deps, senders: app.senders }),
   };
 }
