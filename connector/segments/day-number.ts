@@ -9,14 +9,45 @@ const MS_PER_DAY = 86_400_000;
  * Partial FHIR dates count from their first day (`1970` is 1970-01-01, `1970-05` is 1970-05-01).
  */
 export function dayNumber(iso: string | undefined): number {
-  if (!iso) return NO_DAY;
-  const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?/.exec(iso);
-  if (!m) return NO_DAY;
-  const y = Number(m[1]);
-  const mo = m[2] ? Number(m[2]) : 1;
-  const d = m[3] ? Number(m[3]) : 1;
-  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return NO_DAY;
-  return Math.floor(Date.UTC(y, mo - 1, d) / MS_PER_DAY);
+  // Hand-parsed (no RegExp, no Date): the index calls this for every date of every patient at build time.
+  if (!iso || iso.length < 4) return NO_DAY;
+  const y = digits(iso, 0, 4);
+  if (y < 0) return NO_DAY;
+  let m = 1;
+  let d = 1;
+  if (iso.charCodeAt(4) === 45 /* - */) {
+    const mm = digits(iso, 5, 2);
+    if (mm >= 0) {
+      m = mm;
+      if (iso.charCodeAt(7) === 45) {
+        const dd = digits(iso, 8, 2);
+        if (dd >= 0) d = dd;
+      }
+    }
+  }
+  if (m < 1 || m > 12 || d < 1 || d > daysInMonth(y, m)) return NO_DAY;
+  return daysFromCivil(y, m, d);
+}
+
+/** The number written by `n` ASCII digits at `from`, or -1. */
+function digits(s: string, from: number, n: number): number {
+  let v = 0;
+  for (let i = from; i < from + n; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (!(c >= 0 && c <= 9)) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(year: number, m: number, d: number): number {
+  const y = m <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
 }
 
 /** The ISO date (YYYY-MM-DD) of a day number. */
@@ -29,8 +60,9 @@ export function today(now: Date = new Date()): number {
   return Math.floor(now.getTime() / MS_PER_DAY);
 }
 
+const monthDays = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 function daysInMonth(y: number, m: number): number {
-  return new Date(Date.UTC(y, m, 0)).getUTCDate();
+  return m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : monthDays[m - 1]!;
 }
 
 /**

@@ -49,12 +49,22 @@ export class CodeDictionary extends Dictionary {
   readonly systems: string[] = [''];
   readonly codes: string[] = [''];
 
+  /** Two levels (system, then code), so the hot build path never concatenates a key. */
+  private readonly bySystem = new Map<string, Map<string, number>>();
+
   internCode(system: string | undefined, code: string): number {
-    const before = this.size;
-    const id = this.intern(`${system ?? ''}|${code}`);
-    if (id === before) {
-      this.systems.push(system ?? '');
-      this.codes.push(code);
+    const sys = system ?? '';
+    let codes = this.bySystem.get(sys);
+    if (!codes) this.bySystem.set(sys, (codes = new Map()));
+    let id = codes.get(code);
+    if (id === undefined) {
+      const before = this.size;
+      id = this.intern(`${sys}|${code}`);
+      if (id === before) {
+        this.systems.push(sys);
+        this.codes.push(code);
+      }
+      codes.set(code, id);
     }
     return id;
   }

@@ -1,13 +1,13 @@
 // Segment engine benchmark: 1M synthetic patients, the columnar index's warm count against the same query as SQL on PostgreSQL.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import pg from 'pg';
 import type { PatientFacts } from '../../fhir/patient-facts.js';
 import { phi } from '../../fhir/phi.js';
-import { popcount } from '../../connector/segments/bitset.js';
 import { birthCutoff, dayNumber, isoDay } from '../../connector/segments/day-number.js';
 import { parseSegmentDefinition } from '../../connector/segments/definition.js';
-import { evaluateSegment } from '../../connector/segments/segment-evaluator.js';
+import { SegmentRepository } from '../../connector/segments/segment-repository.js';
+import { SegmentService } from '../../connector/segments/segment-service.js';
+import { openDb, type Db } from '../../connector/store/db.js';
 import { SegmentIndex, type IndexedFacts } from '../../connector/segments/segment-index.js';
 
 const PATIENTS = Number(process.argv[2] ?? 1_000_000);
@@ -122,86 +122,92 @@ gc();
 const heapAfter = process.memoryUsage();
 const indexHeap = heapAfter.heapUsed + heapAfter.arrayBuffers - heapBefore.heapUsed - heapBefore.arrayBuffers;
 
+// `count` as callers use it (parse, evaluate, popcount, hash); its store is the benchmark's own PostgreSQL schema.
+const schema = `bench_segments_${process.pid}`;
+let db: Db | undefined;
+try {
+  db = await openDb({ databaseUrl: postgresUrl, schema, poolSize: 2 });
+} catch (err) {
+  process.stdout.write(`PostgreSQL at ${postgresUrl} is not reachable (${(err as Error).message}): no baseline\n`);
+}
+const service = db
+  ? new SegmentService({ index: async () => index, repository: new SegmentRepository(db), audit: async () => undefined })
+  : undefined;
 const times: number[] = [];
 let ours = 0;
 for (let i = 0; i < RUNS; i++) {
   const t = performance.now();
-  ours = popcount(evaluateSegment(index, query, asOfDay));
+  ours = service ? (await service.count(query, { asOf: AS_OF })).count : -1;
   times.push(performance.now() - t);
 }
 const warm = times.slice(10);
 const p50 = percentile(warm, 0.5);
 const p99 = percentile(warm, 0.99);
 
-// --- PostgreSQL over plaintext columns
-const schema = `bench_segments_${process.pid}`;
-const client = new pg.Client({ connectionString: postgresUrl });
+// --- PostgreSQL over plaintext columns, in the same schema (dropped at the end)
 let sqlP50 = Number.NaN;
 let sqlP99 = Number.NaN;
 let sqlCount = -1;
 let loadMs = 0;
-try {
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; CREATE SCHEMA ${schema}; SET search_path = ${schema}`);
-  await client.query(`CREATE UNLOGGED TABLE patient (id int PRIMARY KEY, gender text, birth_date date, state text, last_visit date, a1c_value numeric, a1c_date date)`);
-  await client.query(`CREATE UNLOGGED TABLE coverage (patient_id int NOT NULL, payer text, active boolean NOT NULL, start_date date, end_date date)`);
-  started = performance.now();
-  const batch = 50_000;
-  for (let from = 1; from <= PATIENTS; from += batch) {
-    const p = { id: [] as number[], gender: [] as string[], birth: [] as (string | null)[], state: [] as string[], visit: [] as (string | null)[], a1c: [] as (number | null)[], a1cDate: [] as (string | null)[] };
-    const c = { id: [] as number[], payer: [] as string[], active: [] as boolean[], start: [] as (string | null)[], end: [] as (string | null)[] };
-    for (let id = from; id < Math.min(from + batch, PATIENTS + 1); id++) {
-      const f = syntheticPatient(id);
-      p.id.push(id);
-      p.gender.push(f.gender!);
-      p.birth.push(f.birthDate ?? null);
-      p.state.push(f.state!);
-      p.visit.push(f.lastVisit?.date ?? null);
-      p.a1c.push(f.a1c?.value ?? null);
-      p.a1cDate.push(f.a1c?.date ?? null);
-      for (const cov of f.coverage) {
-        c.id.push(id);
-        c.payer.push(cov.payer!);
-        c.active.push(cov.active);
-        c.start.push(cov.start ?? null);
-        c.end.push(cov.end ?? null);
+if (db) {
+  try {
+    await db.exec(`CREATE UNLOGGED TABLE bench_patient (id int PRIMARY KEY, gender text, birth_date date, state text, last_visit date, a1c_value numeric, a1c_date date)`);
+    await db.exec(`CREATE UNLOGGED TABLE bench_coverage (patient_id int NOT NULL, payer text, active boolean NOT NULL, start_date date, end_date date)`);
+    started = performance.now();
+    const batch = 50_000;
+    for (let from = 1; from <= PATIENTS; from += batch) {
+      const p = { id: [] as number[], gender: [] as string[], birth: [] as (string | null)[], state: [] as string[], visit: [] as (string | null)[], a1c: [] as (number | null)[], a1cDate: [] as (string | null)[] };
+      const c = { id: [] as number[], payer: [] as string[], active: [] as boolean[], start: [] as (string | null)[], end: [] as (string | null)[] };
+      for (let id = from; id < Math.min(from + batch, PATIENTS + 1); id++) {
+        const f = syntheticPatient(id);
+        p.id.push(id);
+        p.gender.push(f.gender!);
+        p.birth.push(f.birthDate ?? null);
+        p.state.push(f.state!);
+        p.visit.push(f.lastVisit?.date ?? null);
+        p.a1c.push(f.a1c?.value ?? null);
+        p.a1cDate.push(f.a1c?.date ?? null);
+        for (const cov of f.coverage) {
+          c.id.push(id);
+          c.payer.push(cov.payer!);
+          c.active.push(cov.active);
+          c.start.push(cov.start ?? null);
+          c.end.push(cov.end ?? null);
+        }
       }
+      await db.query(
+        `INSERT INTO bench_patient SELECT * FROM unnest($1::int[], $2::text[], $3::date[], $4::text[], $5::date[], $6::numeric[], $7::date[])`,
+        [p.id, p.gender, p.birth, p.state, p.visit, p.a1c, p.a1cDate],
+      );
+      await db.query(`INSERT INTO bench_coverage SELECT * FROM unnest($1::int[], $2::text[], $3::bool[], $4::date[], $5::date[])`, [c.id, c.payer, c.active, c.start, c.end]);
     }
-    await client.query(
-      `INSERT INTO patient SELECT * FROM unnest($1::int[], $2::text[], $3::date[], $4::text[], $5::date[], $6::numeric[], $7::date[])`,
-      [p.id, p.gender, p.birth, p.state, p.visit, p.a1c, p.a1cDate],
-    );
-    await client.query(`INSERT INTO coverage SELECT * FROM unnest($1::int[], $2::text[], $3::bool[], $4::date[], $5::date[])`, [c.id, c.payer, c.active, c.start, c.end]);
+    await db.exec(`CREATE INDEX ON bench_patient (a1c_value); CREATE INDEX ON bench_patient (birth_date); CREATE INDEX ON bench_patient (last_visit)`);
+    await db.exec(`CREATE INDEX ON bench_coverage (patient_id) WHERE active; ANALYZE bench_patient; ANALYZE bench_coverage`);
+    loadMs = performance.now() - started;
+    // The same semantics as the index: age 40-75 on the evaluation day, no visit in [asOf-365, asOf], coverage active on it.
+    const sql = `SELECT count(*)::int AS n FROM bench_patient p
+      WHERE p.a1c_value > 9
+        AND p.birth_date > $1::date AND p.birth_date <= $2::date
+        AND NOT (p.last_visit IS NOT NULL AND p.last_visit >= $3::date AND p.last_visit <= $4::date)
+        AND EXISTS (SELECT 1 FROM bench_coverage c WHERE c.patient_id = p.id AND c.active
+                     AND (c.start_date IS NULL OR c.start_date <= $4::date) AND (c.end_date IS NULL OR c.end_date >= $4::date))`;
+    const params = [isoDay(birthCutoff(asOfDay, 76)), isoDay(birthCutoff(asOfDay, 40)), isoDay(asOfDay - 365), AS_OF];
+    const sqlTimes: number[] = [];
+    for (let i = 0; i < SQL_RUNS; i++) {
+      const t = performance.now();
+      const rows = await db.query<{ n: number }>(sql, params);
+      sqlTimes.push(performance.now() - t);
+      sqlCount = rows[0]!.n;
+    }
+    const sqlWarm = sqlTimes.slice(3);
+    sqlP50 = percentile(sqlWarm, 0.5);
+    sqlP99 = percentile(sqlWarm, 0.99);
+  } catch (err) {
+    process.stdout.write(`PostgreSQL baseline failed: ${(err as Error).message}\n`);
+  } finally {
+    await db.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    await db.close().catch(() => undefined);
   }
-  await client.query(`CREATE INDEX ON patient (a1c_value)`);
-  await client.query(`CREATE INDEX ON patient (birth_date)`);
-  await client.query(`CREATE INDEX ON patient (last_visit)`);
-  await client.query(`CREATE INDEX ON coverage (patient_id) WHERE active`);
-  await client.query(`ANALYZE patient; ANALYZE coverage`);
-  loadMs = performance.now() - started;
-  // The same semantics as the index: age 40-75 on the evaluation day, no visit in [asOf-365, asOf], coverage active on it.
-  const sql = `SELECT count(*)::int AS n FROM patient p
-    WHERE p.a1c_value > 9
-      AND p.birth_date > $1::date AND p.birth_date <= $2::date
-      AND NOT (p.last_visit IS NOT NULL AND p.last_visit >= $3::date AND p.last_visit <= $4::date)
-      AND EXISTS (SELECT 1 FROM coverage c WHERE c.patient_id = p.id AND c.active
-                   AND (c.start_date IS NULL OR c.start_date <= $4::date) AND (c.end_date IS NULL OR c.end_date >= $4::date))`;
-  const params = [isoDay(birthCutoff(asOfDay, 76)), isoDay(birthCutoff(asOfDay, 40)), isoDay(asOfDay - 365), AS_OF];
-  const sqlTimes: number[] = [];
-  for (let i = 0; i < SQL_RUNS; i++) {
-    const t = performance.now();
-    const { rows } = await client.query<{ n: number }>(sql, params);
-    sqlTimes.push(performance.now() - t);
-    sqlCount = rows[0]!.n;
-  }
-  const sqlWarm = sqlTimes.slice(3);
-  sqlP50 = percentile(sqlWarm, 0.5);
-  sqlP99 = percentile(sqlWarm, 0.99);
-} catch (err) {
-  process.stdout.write(`PostgreSQL baseline failed: ${(err as Error).message}\n`);
-} finally {
-  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
-  await client.end().catch(() => undefined);
 }
 
 const lines = [
