@@ -13,9 +13,17 @@ import { silentLog } from '../../../connector/logger.js';
 import { startFhirTestServer, type FhirTestServer } from '../../fhir/support/fhir-test-server.js';
 import { testClientKey } from '../../fhir/support/smart-client.js';
 import { flattenForServer, syntheaBundles } from '../../fhir/support/synthea.js';
+import { hasPostgres, postgresUrl } from '../../support/postgres.js';
 
 const home = mkdtempSync(join(tmpdir(), 'outreach-ingest-'));
-const config = loadConfig({ OUTREACH_HOME: home, OUTREACH_MASTER_KEY: randomBytes(32).toString('base64'), OUTREACH_OPEN_FHIR_ENDPOINTS: 'false' });
+// PostgreSQL on a fresh schema where it runs (it opens in a fraction of PGlite's WASM start), else the embedded PGlite.
+const schema = `t_${randomBytes(6).toString('hex')}`;
+const config = loadConfig({
+  OUTREACH_HOME: home,
+  OUTREACH_MASTER_KEY: randomBytes(32).toString('base64'),
+  OUTREACH_OPEN_FHIR_ENDPOINTS: 'false',
+  ...(hasPostgres ? { DATABASE_URL: postgresUrl, DATABASE_SCHEMA: schema } : {}),
+});
 let app: Promise<App> | undefined;
 let server: FhirTestServer;
 const key = testClientKey('ES384');
@@ -64,7 +72,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server.close();
-  if (app) await (await app).close();
+  if (app) {
+    const opened = await app;
+    if (hasPostgres) await opened.db.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await opened.close();
+  }
   rmSync(home, { recursive: true, force: true });
 });
 
