@@ -8,7 +8,7 @@ import type { PatientFacts } from '../../fhir/patient-facts.js';
 import { syntheticFacts } from '../connector/store/synthetic-facts.js';
 import { hasPostgres, postgresUrl } from '../support/postgres.js';
 
-const patients = Number(process.argv[2] ?? 20_000);
+const patients = Number(process.argv[2] ?? 10_000);
 const batchSize = 1000;
 const out = (line: string) => process.stdout.write(line + '\n');
 

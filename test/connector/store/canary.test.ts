@@ -10,6 +10,7 @@ import { openApp, type App } from '../../../connector/app.js';
 import { loadConfig } from '../../../connector/config.js';
 import { createLogger } from '../../../connector/logger.js';
 import type { Db } from '../../../connector/store/db.js';
+import { writeConsent } from '../../../fhir/consent.js';
 import { syncEndpoint } from '../../../fhir/sync.js';
 import { startFhirTestServer, type FhirTestServer } from '../../fhir/support/fhir-test-server.js';
 import { registeredEndpoint } from '../../fhir/support/smart-client.js';
@@ -68,6 +69,22 @@ function canaryResources() {
       effectiveDateTime: '2024-02-20T09:30:00Z',
     });
   }
+  // A HIPAA marketing authorization whose evidence names the patient: the registry keeps it sealed.
+  out.push({
+    ...writeConsent({
+      id: 'canary-consent',
+      patient: { reference: 'Patient/canary-0' },
+      purpose: 'marketing',
+      channel: 'email',
+      status: 'active',
+      grantedAt: '2024-01-15T00:00:00.000Z',
+      textVersion: 'hipaa-mkt-v1',
+      recordedAt: '2024-01-15T00:00:00.000Z',
+      source: 'signed-form',
+    }),
+    sourceAttachment: { contentType: 'text/plain', title: `Authorization signed by ${canary.given[0]} ${canary.family[0]}` },
+    meta,
+  } as unknown as Record<string, unknown> & { resourceType: string; id: string });
   // An invalid resource carrying PHI: it is quarantined, and the quarantine must not keep its values.
   out.push({
     resourceType: 'Observation',
@@ -206,6 +223,8 @@ describe.each(storeKinds)('canary on %s', (kind) => {
       expect(await app.facts.findByMrn(canary.mrns[1]!)).toHaveLength(1);
       expect(await app.facts.countQuarantine()).toBeGreaterThanOrEqual(1);
       expect(await app.facts.getSyncState('test-ehr')).toMatchObject({ mode: 'search' });
+      expect(summary.consents).toBe(1);
+      expect((await app.consent.history(id!)).length).toBeGreaterThanOrEqual(1);
     } finally {
       await app.close();
     }
