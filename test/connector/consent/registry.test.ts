@@ -1,9 +1,14 @@
 // The authorization registry: the dispatch gate, channel opt-outs, expiry, sealed evidence, append-only history, listeners.
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditLog, type AuditLog } from '../../../connector/audit/audit-log.js';
 import { ConsentRegistry, type ConsentChange } from '../../../connector/consent/registry.js';
 import type { Db } from '../../../connector/store/db.js';
+import { openKeyring, sealedVersion } from '../../../connector/store/keyring.js';
+import { runResealJobs } from '../../../connector/store/reseal-job.js';
 import { phi, reveal } from '../../../fhir/phi.js';
 import { openTestStore, storeKinds } from '../../support/postgres.js';
 import { createTestCipher } from '../../support/test-cipher.js';
@@ -180,6 +185,32 @@ describe.each(storeKinds)('authorization registry on %s', (kind) => {
       ),
     ).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     expect(await registry.history(1)).toEqual([]);
+  });
+
+  it('with the real keyring, reseals evidence in place after a rotation (the trigger allows exactly that) and the audit chain still verifies', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'outreach-consent-keys-'));
+    try {
+      const { keyring } = await openKeyring(db, { home });
+      const keyedAudit = createAuditLog({ db, cipher: keyring });
+      const keyed = new ConsentRegistry({ db, cipher: keyring, audit: keyedAudit });
+      const grant = await keyed.grant(
+        { patientId: 11, purpose: 'marketing', channel: 'email', source: 'signed-form', textVersion: 'v1', evidence: phi('Form signed by Oswin Canary') },
+        admin,
+      );
+      const revoke = await keyed.revoke({ patientId: 11, purpose: 'marketing', channel: 'email', source: 'admin', reason: phi('Oswin Canary asked to stop') }, admin);
+      const before = keyring.currentVersion;
+      await keyring.rotate();
+      expect(await runResealJobs(db, keyring)).toBeGreaterThanOrEqual(2);
+      const [row] = await db.query<{ evidence_sealed: Uint8Array }>('SELECT evidence_sealed FROM authorization_events WHERE id = $1', [grant.id]);
+      expect(keyring.currentVersion).not.toBe(before);
+      expect(sealedVersion(row!.evidence_sealed)).toBe(keyring.currentVersion);
+      expect(reveal((await keyed.openEvidence(grant))!)).toBe('Form signed by Oswin Canary');
+      expect(reveal((await keyed.openReason(revoke))!)).toBe('Oswin Canary asked to stop');
+      expect((await keyed.history(11)).map((r) => r.status)).toEqual(['active', 'revoked']);
+      expect(await keyedAudit.verify()).toMatchObject({ ok: true, rows: 2 });
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it.runIf(kind === 'postgres')('answers the gate from the index, not a scan', async () => {
