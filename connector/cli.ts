@@ -9,6 +9,7 @@ import { registerUserCommands } from './users/cli.js';
 import { registerTemplateCommands } from './compose/cli.js';
 import { registerServeCommands } from './api/cli.js';
 import { registerSegmentCommands } from './segments/cli.js';
+import { registerSalesforceCommands } from './salesforce/cli.js';
 
 /** Every capability's command registration, in the order `--help` lists them. */
 const registrations: Array<(program: Command, ctx: CliContext) => void> = [
@@ -20,6 +21,7 @@ const registrations: Array<(program: Command, ctx: CliContext) => void> = [
   registerTemplateCommands,
   registerServeCommands,
   registerSegmentCommands,
+  registerSalesforceCommands,
 ];
 
 export function buildProgram(): Command {

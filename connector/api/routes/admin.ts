@@ -1,4 +1,4 @@
-// Admin and operations routes: sender addresses, the Salesforce connection state, health and Prometheus metrics.
+// Admin and operations routes: sender addresses, health and Prometheus metrics (the Salesforce state is routes/salesforce.ts).
 import type { App } from '../../app.js';
 import type { ApiMetrics } from '../metrics.js';
 import { actorOf, sessionOf, type Handlers } from '../handler.js';
@@ -19,20 +19,6 @@ export function adminHandlers(app: App, deps: { metrics: ApiMetrics; version: st
     deleteSender: async ({ params }, context) => {
       await deps.senders.remove(params.id, actorOf(sessionOf(context)));
       return null;
-    },
-
-    salesforceStatus: async () => {
-      const sf = app.config.salesforce;
-      const configured = Boolean(sf.loginUrl && sf.clientId && sf.username && sf.jwtKeyFile);
-      return {
-        connected: false,
-        instanceUrl: null,
-        username: sf.username ?? null,
-        lastPushAt: null,
-        lastOptOutPullAt: null,
-        // Configured but never connected is not an error yet; unconfigured names the code the admin looks up.
-        error: configured ? null : 'SALESFORCE_NOT_CONFIGURED',
-      };
     },
 
     health: async () => {

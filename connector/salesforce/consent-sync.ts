@@ -1,0 +1,187 @@
+// Consent both ways: write the registry's state back to Contact.HasOptedOutOfEmail (and ContactPointTypeConsent where the org
+// has it), and pull opt-outs made in Salesforce, incrementally by SystemModstamp, into the registry as `crm` opt-outs.
+import type { Connection } from '@salesforce/core';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { AuthorizationDecision } from '../consent/gate.js';
+import { CHANNEL_WIDE } from '../consent/purposes.js';
+import type { Actor, AuthorizationChange, ConsentRegistry } from '../consent/registry.js';
+import { loadQueries, type Db } from '../store/db.js';
+import type { ContactLinks } from './contact-links.js';
+import { parseSalesforceDate, queryPages, saveCollection, saveErrorCode, soqlDateTime, soqlId } from './org-api.js';
+import { countCodes } from './salesforce-error.js';
+
+const q = loadQueries(new URL('./queries.sql', import.meta.url), ['consentChangesAfter', 'lastConsentEvent']);
+
+/** The registry actor of changes pulled from Salesforce (and the name write-back skips, so nothing echoes back). */
+export const salesforceActor: Actor = { name: 'salesforce-sync', role: 'system' };
+/** ContactPointTypeConsent rows this connector owns carry this CaptureSource. */
+export const captureSource = 'Secure Outreach';
+
+export interface ConsentPushReport {
+  patients: number;
+  /** Patients with a linked Contact whose state was written. */
+  contactsUpdated: number;
+  consentRecordsWritten: number;
+  /** Linked Contacts without an Individual: no ContactPointTypeConsent can name them. */
+  withoutIndividual: number;
+  unlinked: number;
+  failed: Record<string, number>;
+}
+
+export interface OptOutPullReport {
+  /** Opted-out Contacts read. */
+  contacts: number;
+  /** New channel opt-outs recorded in the registry. */
+  recorded: number;
+  /** Already opted out in the registry. */
+  alreadyOptedOut: number;
+  /** Contacts linked to no patient. */
+  unlinked: number;
+  watermark: Date | null;
+}
+
+type PrivacyStatus = 'OptIn' | 'OptOut' | 'NotSeen';
+
+/** The CRM's view of one patient: the channel opt-out is HasOptedOutOfEmail; marketing authorization drives the consent record. */
+export function crmConsentOf(decision: AuthorizationDecision): { hasOptedOutOfEmail: boolean; privacyStatus: PrivacyStatus } {
+  const optedOut = decision.reason === 'channel-opted-out';
+  const privacyStatus: PrivacyStatus = decision.allowed ? 'OptIn' : decision.reason === 'no-authorization' ? 'NotSeen' : 'OptOut';
+  return { hasOptedOutOfEmail: optedOut, privacyStatus };
+}
+
+export interface ConsentSyncDeps {
+  db: Db;
+  audit: AuditLog;
+  consent: ConsentRegistry;
+  links: ContactLinks;
+  clock: () => Date;
+}
+
+/** Writes back every patient whose email consent changed after `afterEventId`; returns the report and the event id reached. */
+export async function pushConsent(
+  conn: Connection,
+  afterEventId: string,
+  hasConsentObject: boolean,
+  actor: { name: string; role: string },
+  deps: ConsentSyncDeps,
+): Promise<{ report: ConsentPushReport; lastEventId: string; complete: boolean }> {
+  const { db, audit, consent, links, clock } = deps;
+  const [last] = await db.query<{ last_id: string | number }>(q.lastConsentEvent);
+  const lastEventId = String(last?.last_id ?? 0);
+  const changed = (await db.query<{ patient_id: string | number }>(q.consentChangesAfter, [afterEventId, salesforceActor.name, lastEventId])).map((r) =>
+    Number(r.patient_id),
+  );
+  const report: ConsentPushReport = { patients: changed.length, contactsUpdated: 0, consentRecordsWritten: 0, withoutIndividual: 0, unlinked: 0, failed: {} };
+  if (changed.length === 0) return { report, lastEventId, complete: true };
+  const contacts = await links.contactsOf(changed);
+  report.unlinked = changed.length - contacts.size;
+  const linked = [...contacts.keys()];
+  if (linked.length === 0) return { report, lastEventId, complete: true };
+  const now = clock();
+  const decisions = await consent.isAllowedMany(linked, 'marketing', 'email', now);
+  const failures: string[] = [];
+  const written = new Set<number>();
+
+  const updates = linked.map((p) => ({ Id: contacts.get(p)!, HasOptedOutOfEmail: crmConsentOf(decisions.get(String(p))!).hasOptedOutOfEmail }));
+  const results = await saveCollection(conn, 'PATCH', 'Contact', updates);
+  results.forEach((r, i) => {
+    if (r.success) {
+      report.contactsUpdated += 1;
+      written.add(linked[i]!);
+    } else failures.push(saveErrorCode(r));
+  });
+
+  if (hasConsentObject) {
+    const individualOf = new Map<string, string>();
+    for (let i = 0; i < updates.length; i += 200) {
+      const ids = updates.slice(i, i + 200).map((u) => soqlId(u.Id));
+      for await (const page of queryPages<{ Id: string; IndividualId: string | null }>(conn, `SELECT Id, IndividualId FROM Contact WHERE Id IN (${ids.join(', ')})`)) {
+        for (const c of page) if (c.IndividualId) individualOf.set(c.Id, c.IndividualId);
+      }
+    }
+    const existing = new Map<string, string>();
+    const parties = [...new Set(individualOf.values())];
+    for (let i = 0; i < parties.length; i += 200) {
+      const ids = parties.slice(i, i + 200).map(soqlId);
+      const soql =
+        `SELECT Id, PartyId FROM ContactPointTypeConsent WHERE ContactPointType = 'Email' AND CaptureSource = '${captureSource}'` +
+        ` AND PartyId IN (${ids.join(', ')})`;
+      for await (const page of queryPages<{ Id: string; PartyId: string }>(conn, soql)) for (const r of page) existing.set(r.PartyId, r.Id);
+    }
+    const creates: Array<Record<string, unknown>> = [];
+    const patches: Array<Record<string, unknown>> = [];
+    const createdFor: number[] = [];
+    const patchedFor: number[] = [];
+    for (const p of linked) {
+      const party = individualOf.get(contacts.get(p)!);
+      if (!party) {
+        report.withoutIndividual += 1;
+        continue;
+      }
+      const status = crmConsentOf(decisions.get(String(p))!).privacyStatus;
+      const fields = { PrivacyConsentStatus: status, CaptureDate: now.toISOString(), EffectiveFrom: now.toISOString() };
+      const id = existing.get(party);
+      if (id) {
+        patches.push({ Id: id, ...fields });
+        patchedFor.push(p);
+      } else {
+        creates.push({ Name: 'Email consent', PartyId: party, ContactPointType: 'Email', CaptureContactPointType: 'Web', CaptureSource: captureSource, ...fields });
+        createdFor.push(p);
+      }
+    }
+    const settle = (rs: Awaited<ReturnType<typeof saveCollection>>, owners: number[]) =>
+      rs.forEach((r, i) => {
+        if (r.success) {
+          report.consentRecordsWritten += 1;
+          written.add(owners[i]!);
+        } else failures.push(saveErrorCode(r));
+      });
+    if (creates.length) settle(await saveCollection(conn, 'POST', 'ContactPointTypeConsent', creates), createdFor);
+    if (patches.length) settle(await saveCollection(conn, 'PATCH', 'ContactPointTypeConsent', patches), patchedFor);
+  }
+  report.failed = countCodes(failures);
+  if (written.size) {
+    const at = clock();
+    await audit.append(
+      [...written].map((patientId) => ({ actor: actor.name, role: actor.role, action: 'salesforce.disclose', purpose: 'operations', patientId, entity: 'salesforce/consent', at })),
+    );
+  }
+  // A refused record is retried next time: the watermark moves only when everything went through.
+  return { report, lastEventId, complete: failures.length === 0 };
+}
+
+/** Reads Contacts opted out of e-mail since `since` and records a channel opt-out for their patients. */
+export async function pullOptOuts(conn: Connection, since: Date | null, deps: ConsentSyncDeps): Promise<OptOutPullReport> {
+  const { consent, links } = deps;
+  const soql =
+    'SELECT Id, SystemModstamp FROM Contact WHERE HasOptedOutOfEmail = true' +
+    (since ? ` AND SystemModstamp >= ${soqlDateTime(since)}` : '') +
+    ' ORDER BY SystemModstamp, Id';
+  const report: OptOutPullReport = { contacts: 0, recorded: 0, alreadyOptedOut: 0, unlinked: 0, watermark: since };
+  for await (const page of queryPages<{ Id: string; SystemModstamp: string }>(conn, soql)) {
+    report.contacts += page.length;
+    for (const c of page) {
+      const modified = parseSalesforceDate(c.SystemModstamp);
+      if (!report.watermark || modified > report.watermark) report.watermark = modified;
+    }
+    const patients = await links.patientsOf(page.map((c) => c.Id));
+    report.unlinked += page.length - patients.size;
+    if (patients.size === 0) continue;
+    const current = await consent.currentMany([...new Set(patients.values())]);
+    const optedOut = new Set(current.filter((r) => r.purpose === CHANNEL_WIDE && r.channel === 'email' && r.status === 'revoked').map((r) => r.patientId));
+    const changes: AuthorizationChange[] = [];
+    const seen = new Set<string>();
+    for (const [contactId, patientId] of patients) {
+      const key = String(patientId);
+      if (optedOut.has(key) || seen.has(key)) {
+        report.alreadyOptedOut += 1;
+        continue;
+      }
+      seen.add(key);
+      changes.push({ patientId, purpose: CHANNEL_WIDE, channel: 'email', status: 'revoked', source: 'crm', sourceRef: `salesforce/Contact/${contactId}` });
+    }
+    await consent.record(changes, salesforceActor);
+    report.recorded += changes.length;
+  }
+  return report;
+}
