@@ -1,4 +1,5 @@
 // The FHIR REST client: bearer tokens, search paging to the end, retry on 429/503 with Retry-After, one refresh on 401, timeouts.
+import { createRequire } from 'node:module';
 import { Client } from 'fhir-kit-client';
 import type { Bundle, CapabilityStatement, FhirResource } from 'fhir/r4.js';
 import { tokenSourceFor, type EndpointConfig, type TokenSource } from './endpoint.js';
@@ -29,6 +30,23 @@ export interface FhirRequestInit extends RequestInit {
   timeoutMs?: number;
 }
 
+interface DebugModule {
+  disable(): string;
+  enable(namespaces: string): void;
+  enabled(namespace: string): boolean;
+}
+
+/**
+ * fhir-kit-client logs request headers (the bearer token) and whole response bodies (PHI) through `debug` when
+ * DEBUG names its namespaces. Those namespaces are switched off whatever DEBUG says; other namespaces stay as set.
+ */
+export function silenceFhirKitDebug(): void {
+  const debug = createRequire(import.meta.url)('debug') as DebugModule;
+  if (!debug.enabled('fhir-kit-client:info') && !debug.enabled('fhir-kit-client:error')) return;
+  const current = debug.disable();
+  debug.enable([current, '-fhir-kit-client:*'].filter(Boolean).join(','));
+}
+
 type Decision = { kind: 'retry'; waitMs: number } | { kind: 'refresh' } | { kind: 'done' };
 
 /**
@@ -50,6 +68,7 @@ export class FhirClient {
     readonly endpoint: EndpointConfig,
     options: FhirClientOptions = {},
   ) {
+    silenceFhirKitDebug();
     this.fetchOptions = options.fetchOptions;
     this.tokens = options.tokens ?? tokenSourceFor(endpoint, { timeoutMs: options.timeoutMs, log: options.log, fetchOptions: options.fetchOptions });
     this.kit = new Client({ baseUrl: endpoint.baseUrl, ...(options.fetchOptions ? { requestOptions: options.fetchOptions } : {}) });

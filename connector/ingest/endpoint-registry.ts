@@ -6,6 +6,9 @@ import { fail } from '../errors.js';
 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), ['insertEndpoint', 'listEndpoints', 'endpointByName', 'deleteEndpoint'] as const);
 
+/** What `add` takes: an endpoint as entered; the key may be a PEM or any JWK object (validated on the way in). */
+export type EndpointDraft = Omit<EndpointInput, 'privateKey'> & { privateKey?: string | Record<string, unknown> };
+
 const keyAt = (name: string): SealContext => ({ table: 'fhir_endpoints', column: 'private_key', rowId: name });
 
 /** An endpoint as listed: everything but the key. */
@@ -69,7 +72,7 @@ export class EndpointRegistry {
   ) {}
 
   /** Validates (the key must sign with RS384 or ES384) and stores a new endpoint; CONFLICT when the name is taken. */
-  async add(input: EndpointInput): Promise<EndpointSummary> {
+  async add(input: EndpointDraft): Promise<EndpointSummary> {
     const config = parseEndpointConfig(input, { allowOpen: this.options.allowOpen });
     const key = config.privateKey === undefined ? null : typeof config.privateKey === 'string' ? config.privateKey : JSON.stringify(config.privateKey);
     const sealed = key === null ? null : this.cipher.seal(key, keyAt(config.name));

@@ -150,3 +150,21 @@ describe('FhirClient', () => {
     expect(JSON.stringify({ ...err, message: err.message })).not.toMatch(/Fannie|2020-04-28/);
   });
 });
+
+describe('fhir-kit-client debug output', () => {
+  it('is switched off even when DEBUG asks for it, so tokens and bodies never reach stderr', async () => {
+    const { createRequire } = await import('node:module');
+    const debug = createRequire(import.meta.url)('debug') as ((ns: string) => { enabled: boolean }) & { enable(ns: string): void; disable(): string; enabled(ns: string): boolean };
+    const kitLogger = debug('fhir-kit-client:info');
+    debug.enable('fhir-kit-client:*,outreach-probe');
+    try {
+      new FhirClient(parseEndpointConfig({ name: 'x', baseUrl: 'http://127.0.0.1:9/fhir', auth: 'none' }, { allowOpen: true }));
+      expect(debug.enabled('fhir-kit-client:info')).toBe(false);
+      expect(debug.enabled('fhir-kit-client:error')).toBe(false);
+      expect(kitLogger.enabled).toBe(false);
+      expect(debug.enabled('outreach-probe')).toBe(true);
+    } finally {
+      debug.disable();
+    }
+  });
+});
