@@ -24,3 +24,23 @@ SELECT template_id::text AS template_id, purpose FROM template_purposes;
 -- name: setTemplatePurpose
 INSERT INTO template_purposes (template_id, purpose, updated_at) VALUES ($1::bigint, $2, now())
 ON CONFLICT (template_id) DO UPDATE SET purpose = EXCLUDED.purpose, updated_at = EXCLUDED.updated_at;
+
+-- name: endpointRuns
+SELECT endpoint, use_bulk_export, last_sync_status, last_sync_at FROM endpoint_runs;
+
+-- name: setEndpointMode
+INSERT INTO endpoint_runs (endpoint, use_bulk_export) VALUES ($1, $2)
+ON CONFLICT (endpoint) DO UPDATE SET use_bulk_export = EXCLUDED.use_bulk_export;
+
+-- name: deleteEndpointRun
+DELETE FROM endpoint_runs WHERE endpoint = $1;
+
+-- name: claimEndpointSync
+INSERT INTO endpoint_runs (endpoint, last_sync_id, last_sync_status, last_sync_at) VALUES ($1, $2, 'running', $3)
+ON CONFLICT (endpoint) DO UPDATE SET last_sync_id = EXCLUDED.last_sync_id, last_sync_status = 'running', last_sync_at = EXCLUDED.last_sync_at,
+  last_sync_error = NULL
+WHERE endpoint_runs.last_sync_status <> 'running'
+RETURNING use_bulk_export;
+
+-- name: finishEndpointSync
+UPDATE endpoint_runs SET last_sync_status = $3, last_sync_at = $4, last_sync_error = $5 WHERE endpoint = $1 AND last_sync_id = $2;

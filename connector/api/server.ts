@@ -30,7 +30,7 @@ export interface ApiServerOptions {
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    routeName?: RouteName | 'openapi';
+    routeName?: RouteName | 'openapi' | 'jwks';
   }
 }
 
@@ -116,7 +116,8 @@ export async function createApiServer(app: App, options: ApiServerOptions = {}):
   const log = app.log.child({ component: 'api' });
   const metrics: ApiMetrics = createApiMetrics({ defaultMetrics: options.defaultMetrics ?? true });
   const throttle = new LoginThrottle(options.loginThrottle);
-  const handlers: Handlers = { ...buildHandlers(app, { metrics, version: packageVersion }), ...options.handlers };
+  const built = buildHandlers(app, { metrics, version: packageVersion });
+  const handlers: Handlers = { ...built.handlers, ...options.handlers };
   const allowedOrigins = new Set(app.config.extensionOrigins);
 
   const server = Fastify({
@@ -167,6 +168,12 @@ export async function createApiServer(app: App, options: ApiServerOptions = {}):
     return sendError(reply, error);
   });
   server.setNotFoundHandler((_request, reply) => sendError(reply, fail('NOT_FOUND', 'no such API route')));
+
+  // Syncs started by requests finish (and record their outcome) before the server is gone.
+  server.addHook('onClose', async () => built.idle());
+  server.get('/.well-known/jwks.json', { config: { routeName: 'jwks' } }, async (_request, reply) =>
+    reply.type('application/jwk-set+json').send(JSON.stringify(await built.jwks())),
+  );
 
   let openApi: string | undefined;
   server.get(`${apiPrefix}/openapi.json`, { config: { routeName: 'openapi' } }, async (_request, reply) => {

@@ -7,22 +7,37 @@ import { adminHandlers } from './admin.js';
 import { auditHandlers } from './audit.js';
 import { composeScanHandlers } from './compose.js';
 import { consentHandlers } from './consent.js';
+import { endpointRoutes } from './endpoints.js';
 import { segmentHandlers } from './segments.js';
 import { sessionHandlers } from './session.js';
 import { templateHandlers } from './templates.js';
 import { userHandlers } from './users.js';
 
-export function buildHandlers(app: App, deps: { metrics: ApiMetrics; version: string }): Handlers {
+export interface BuiltRoutes {
+  handlers: Handlers;
+  /** The connector's public signing keys (SMART backend services: the EHR fetches them). */
+  jwks(): Promise<{ keys: Array<Record<string, unknown>> }>;
+  /** Settles when background work started by requests (FHIR syncs) has ended. */
+  idle(): Promise<void>;
+}
+
+export function buildHandlers(app: App, deps: { metrics: ApiMetrics; version: string }): BuiltRoutes {
   // PHI reads are audited through one group-committing writer per server.
   const auditRead = createAuditBatcher(app.audit);
+  const endpoints = endpointRoutes(app);
   return {
-    ...sessionHandlers(app),
-    ...userHandlers(app),
-    ...consentHandlers(app, auditRead),
-    ...auditHandlers(app),
-    ...composeScanHandlers(),
-    ...segmentHandlers(app),
-    ...templateHandlers(app),
-    ...adminHandlers(app, { ...deps, senders: app.senders }),
+    handlers: {
+      ...sessionHandlers(app),
+      ...userHandlers(app),
+      ...consentHandlers(app, auditRead),
+      ...auditHandlers(app),
+      ...composeScanHandlers(),
+      ...segmentHandlers(app),
+      ...templateHandlers(app),
+      ...endpoints.handlers,
+      ...adminHandlers(app, { ...deps, senders: app.senders }),
+    },
+    jwks: endpoints.jwks,
+    idle: endpoints.idle,
   };
 }
