@@ -8,6 +8,7 @@ import { auditHandlers } from './audit.js';
 import { composeScanHandlers } from './compose.js';
 import { consentHandlers } from './consent.js';
 import { endpointRoutes } from './endpoints.js';
+import { salesforceHandlers } from './salesforce.js';
 import { segmentHandlers } from './segments.js';
 import { sessionHandlers } from './session.js';
 import { templateHandlers } from './templates.js';
@@ -36,6 +37,7 @@ export function buildHandlers(app: App, deps: { metrics: ApiMetrics; version: st
       ...templateHandlers(app),
       ...endpoints.handlers,
       ...adminHandlers(app, { ...deps, senders: app.senders }),
+      ...salesforceHandlers(app),
     },
     jwks: endpoints.jwks,
     idle: endpoints.idle,
