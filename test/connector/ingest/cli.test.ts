@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openApp, type App } from '../../../connector/app.js';
@@ -18,12 +20,13 @@ import { hasPostgres, postgresUrl } from '../../support/postgres.js';
 const home = mkdtempSync(join(tmpdir(), 'outreach-ingest-'));
 // PostgreSQL on a fresh schema where it runs (it opens in a fraction of PGlite's WASM start), else the embedded PGlite.
 const schema = `t_${randomBytes(6).toString('hex')}`;
-const config = loadConfig({
+const env = {
   OUTREACH_HOME: home,
   OUTREACH_MASTER_KEY: randomBytes(32).toString('base64'),
   OUTREACH_OPEN_FHIR_ENDPOINTS: 'false',
   ...(hasPostgres ? { DATABASE_URL: postgresUrl, DATABASE_SCHEMA: schema } : {}),
-});
+};
+const config = loadConfig(env);
 let app: Promise<App> | undefined;
 let server: FhirTestServer;
 const key = testClientKey('ES384');
@@ -133,6 +136,13 @@ describe('outreach endpoint and fhir sync', () => {
     const { out, exitCode } = await run('endpoint', 'test', 'gone-ehr');
     expect(exitCode).toBe(1);
     expect(out).toMatch(/^error FHIR_ENDPOINT_UNREACHABLE: FHIR endpoint "gone-ehr" \(127\.0\.0\.1:\d+\) is unreachable during the SMART discovery: ECONNREFUSED\n$/);
+  });
+
+  // Two processes cannot share one PGlite folder, so the installed binary is exercised against PostgreSQL.
+  it.skipIf(!hasPostgres)('is registered in the installed outreach binary', async () => {
+    const bin = new URL('../../../connector/bin/outreach.js', import.meta.url).pathname;
+    const { stdout } = await promisify(execFile)(process.execPath, [bin, '--json', 'endpoint', 'list'], { env: { PATH: process.env.PATH, ...env, OUTREACH_LOG_LEVEL: 'silent' } });
+    expect(JSON.parse(stdout).endpoints.map((e: { name: string }) => e.name)).toContain('test-ehr');
   });
 
   it('generates a key pair for a new client registration', async () => {
