@@ -83,7 +83,8 @@ export interface SendingService {
   /** The escrow portal, when a public URL is configured. */
   escrow: EscrowPortal | undefined;
   unsubscribeTokens: UnsubscribeTokens;
-  sender: SenderContext;
+  /** The From address in use (INVALID_CONFIG until an admin adds a sender). */
+  sender(): Promise<SenderContext>;
   /** Queues due campaigns, then sends until nothing is due, then marks finished campaigns sent. */
   drainOnce(): Promise<DispatchSummary & { campaignsQueued: number; campaignsSent: string[] }>;
   /** Runs in the background (campaign runs and the dispatcher) until stop(). */
@@ -99,29 +100,37 @@ export function unsubscribeTokensOf(cipher: Pick<FieldCipher, 'blindIndex'>): Un
   return createUnsubscribeTokens(createHash('sha256').update(cipher.blindIndex('unsubscribe-token-key', 'v1')).digest());
 }
 
-async function resolveSender(app: App, option: SendingOptions['sender']): Promise<{ address: string; displayName: string; dkimSelector?: string }> {
+interface SenderChoice {
+  address: string;
+  displayName: string;
+  dkimSelector?: string;
+}
+
+async function findSender(app: App, option: SendingOptions['sender']): Promise<SenderChoice | undefined> {
   if (option) return { address: option.address.trim().toLowerCase(), displayName: option.displayName ?? '', ...(option.dkimSelector ? { dkimSelector: option.dkimSelector } : {}) };
   const senders = await app.senders.list();
   const chosen = senders.find((s) => s.verified) ?? senders[0];
-  if (!chosen) throw fail('INVALID_CONFIG', 'no sender address: an admin adds one (POST /senders) before anything can be sent', { field: 'sender' });
-  return { address: chosen.address, displayName: chosen.displayName, ...(chosen.dkimSelector ? { dkimSelector: chosen.dkimSelector } : {}) };
+  return chosen && { address: chosen.address, displayName: chosen.displayName, ...(chosen.dkimSelector ? { dkimSelector: chosen.dkimSelector } : {}) };
 }
+
+const domainPart = (address: string) => address.slice(address.lastIndexOf('@') + 1);
+const quotedName = (name: string) => `"${name.replace(/["<>@\\\r\n]/g, ' ')}"`;
 
 export async function createSendingService(app: App, options: SendingOptions = {}): Promise<SendingService> {
   const config = app.config;
   const now = options.now ?? (() => new Date());
   const log = app.log.child({ component: 'sending' });
-  const sender = await resolveSender(app, options.sender);
-  const senderDomain = sender.address.slice(sender.address.lastIndexOf('@') + 1);
+  // The service runs without a sender (campaigns can be drafted and approved); sending waits until an admin adds one.
+  const initial = await findSender(app, options.sender);
+  const initialDomain = initial ? domainPart(initial.address) : undefined;
   const practice: PracticeContext = {
-    name: options.practice?.name ?? config.practiceName ?? (sender.displayName || senderDomain),
+    name: options.practice?.name ?? config.practiceName ?? (initial?.displayName || initialDomain || 'Our practice'),
     ...((options.practice?.phone ?? config.practicePhone) ? { phone: options.practice?.phone ?? config.practicePhone } : {}),
     ...((options.practice?.address ?? config.practiceAddress) ? { address: options.practice?.address ?? config.practiceAddress } : {}),
     ...((options.practice?.timeZone ?? config.practiceTimeZone) ? { timeZone: options.practice?.timeZone ?? config.practiceTimeZone } : {}),
     ...(options.practice?.website ? { website: options.practice.website } : {}),
   };
-  const senderContext: SenderContext = { address: sender.address, verifiedDomain: senderDomain, displayName: sender.displayName || practice.name };
-  const heloName = config.heloName ?? senderDomain;
+  const heloName = config.heloName ?? initialDomain ?? 'localhost';
   const ca = [...loadExtraCa(config.extraCaFile), ...(options.ca ?? [])];
   const dns = options.dns ?? createDnsLookup(config.dnsServers);
   const connectTarget = options.connectTarget ?? dnsConnectTarget(dns);
@@ -137,10 +146,32 @@ export async function createSendingService(app: App, options: SendingOptions = {
       });
   const transport = createTransport({ heloName, ca, log, ...(relay ? { relay } : {}), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
   const dkimKeys = new DkimKeyStore({ db: app.db, cipher: app.cipher });
-  const dkim = options.dkim === null ? undefined : (options.dkim ?? (sender.dkimSelector ? await dkimKeys.signer(senderDomain, sender.dkimSelector) : undefined));
-  if (!dkim) log.warn({ domain: senderDomain }, 'no DKIM key for the sender domain: messages go unsigned');
+  let current: { context: SenderContext; dkim: DkimSigner | undefined } | undefined;
+  const senderNow = async () => {
+    if (current) return current;
+    const found = await findSender(app, options.sender);
+    if (!found) throw fail('INVALID_CONFIG', 'no sender address: an admin adds one (POST /senders) before anything can be sent', { field: 'sender' });
+    const domain = domainPart(found.address);
+    const dkim = options.dkim === null ? undefined : (options.dkim ?? (found.dkimSelector ? await dkimKeys.signer(domain, found.dkimSelector) : undefined));
+    if (!dkim) log.warn({ domain }, 'no DKIM key for the sender domain: messages go unsigned');
+    current = { context: { address: found.address, verifiedDomain: domain, displayName: found.displayName || practice.name }, dkim };
+    return current;
+  };
+  // Signs with the sender's key once one is known (resolved before the first message is built).
+  const dkim: DkimSigner = {
+    get domainName() {
+      return current?.dkim?.domainName ?? '';
+    },
+    get keySelector() {
+      return current?.dkim?.keySelector ?? '';
+    },
+    sign: async (raw) => {
+      const signer = (await senderNow()).dkim;
+      return signer ? signer.sign(raw) : raw;
+    },
+  };
 
-  const outbox = createOutbox(app.db, { messageIdDomain: senderDomain, now });
+  const outbox = createOutbox(app.db, { messageIdDomain: initialDomain ?? heloName, now });
   const templates = new TemplateStore(app.db);
   const segmentRepository = new SegmentRepository(app.db);
   const segments = new SegmentService({
@@ -161,9 +192,10 @@ export async function createSendingService(app: App, options: SendingOptions = {
     const domain = domainOf(to);
     const decision = decideDelivery({ mode: 'tls-or-escrow', phiFree: true, route: await router.assess(domain) });
     if (decision.action !== 'deliver') throw fail('TLS_REQUIRED_UNAVAILABLE', 'the recipient domain cannot take mail now');
+    const sender = (await senderNow()).context;
     const raw = await buildWireMessage(
-      { from: `"${practice.name.replace(/["<>@\\]/g, ' ')}" <${sender.address}>`, to, subject, text, phiFree: true },
-      { messageId: `<${randomUUID()}@${senderDomain}>`, date: now() },
+      { from: `${quotedName(practice.name)} <${sender.address}>`, to, subject, text, phiFree: true },
+      { messageId: `<${randomUUID()}@${sender.verifiedDomain}>`, date: now() },
       dkim,
     );
     const outcome = await transport.send({ domain, candidate: decision.candidate, tls: decision.tls, envelope: { from: sender.address, to }, raw });
@@ -205,10 +237,11 @@ export async function createSendingService(app: App, options: SendingOptions = {
     if (!facts) throw fail('BAD_REQUEST', 'the recipient is no longer in the store');
     if (facts.deceased) throw fail('BAD_REQUEST', 'the recipient is deceased');
     if (!facts.email) throw fail('BAD_REQUEST', 'the recipient has no email address');
+    const sender = (await senderNow()).context;
     const template = await compiledFor(m.templateVersion);
     const link = unsubscribeUrl(m);
     const context: MergeContext & { deliveryMode: DeliveryMode } = {
-      practice, sender: senderContext, now: now(), deliveryMode: m.deliveryMode, ...(link ? { links: { unsubscribe: link } } : {}),
+      practice, sender, now: now(), deliveryMode: m.deliveryMode, ...(link ? { links: { unsubscribe: link } } : {}),
     };
     const composed = template.render(facts, context);
     const html = reveal(composed.html);
@@ -229,10 +262,21 @@ export async function createSendingService(app: App, options: SendingOptions = {
     render,
     isAllowed: consentGate(app.consent),
     suppressions: createFeedbackProcessor({ db: app.db, cipher: app.cipher, now, log }),
-    ...(dkim ? { dkim } : {}),
-    ...(escrow ? { escrow: escrow as EscrowDesk, notice: { senderName: practice.name, from: `"${practice.name.replace(/["<>@\\]/g, ' ')}" <${sender.address}>` } } : {}),
+    dkim,
+    ...(escrow
+      ? {
+          escrow: escrow as EscrowDesk,
+          // Read when a notice is composed, after render resolved the sender.
+          notice: {
+            senderName: practice.name,
+            get from() {
+              return `${quotedName(practice.name)} <${current?.context.address ?? ''}>`;
+            },
+          },
+        }
+      : {}),
     unsubscribeUrl,
-    envelopeFrom: () => sender.address,
+    envelopeFrom: () => current!.context.address,
     ...(options.workerId ? { workerId: options.workerId } : {}),
     concurrency: options.concurrency ?? config.senderConcurrency,
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
@@ -279,7 +323,8 @@ export async function createSendingService(app: App, options: SendingOptions = {
   };
 
   return {
-    outbox, router, transport, dispatcher, campaigns, templates, segments, dkimKeys, escrow, unsubscribeTokens, sender: senderContext,
+    outbox, router, transport, dispatcher, campaigns, templates, segments, dkimKeys, escrow, unsubscribeTokens,
+    sender: async () => (await senderNow()).context,
     drainOnce,
     start(idleMs = 1000) {
       if (running) return;

@@ -5,6 +5,7 @@ import type { Handlers } from '../handler.js';
 import type { ApiMetrics } from '../metrics.js';
 import { adminHandlers } from './admin.js';
 import { auditHandlers } from './audit.js';
+import { campaignHandlers } from './campaigns.js';
 import { composeScanHandlers } from './compose.js';
 import { consentHandlers } from './consent.js';
 import { endpointRoutes } from './endpoints.js';
@@ -35,6 +36,7 @@ export function buildHandlers(app: App, deps: { metrics: ApiMetrics; version: st
       ...composeScanHandlers(),
       ...segmentHandlers(app),
       ...templateHandlers(app),
+      ...campaignHandlers(app),
       ...endpoints.handlers,
       ...adminHandlers(app, { ...deps, senders: app.senders }),
       ...salesforceHandlers(app),
