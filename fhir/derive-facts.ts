@@ -333,6 +333,10 @@ export class FactsFolder {
   }
 
   private foldPatient(f: PatientFacts, p: PatientResource): void {
+    // A Patient resource is a whole snapshot: what a newer version leaves out is gone (a moved patient has no old city).
+    f.mrn = f.given = f.family = f.birthDate = f.city = f.postalCode = f.phone = undefined;
+    f.gender = f.state = f.country = f.language = undefined;
+    if (!f.emailSynthetic) f.email = undefined;
     const mrn = p.identifier?.find((i) => i.type?.coding?.some((c) => c.code === mrnTypeCode && (!c.system || c.system === system.v2IdentifierType)))?.value;
     if (mrn) f.mrn = phi(mrn);
     const name = p.name?.find((n) => n.use === 'official') ?? p.name?.find((n) => n.use !== 'old' && n.use !== 'maiden') ?? p.name?.[0];

@@ -117,7 +117,7 @@ describe('facts from the Synthea fixtures', () => {
 
   it('resolves practitioners referenced by identifier to their names', () => {
     const bundle = syntheaPatientBundle('Myles_Hoppe');
-    const npiOf = new Map(bundle.entry!.filter((e) => e.resource!.resourceType === 'Practitioner').map((e) => [e.fullUrl!, (e.resource as { identifier: Array<{ value: string }> }).identifier[0]!.value]));
+    const npiOf = new Map(bundle.entry!.filter((e) => e.resource!.resourceType === 'Practitioner').map((e) => [e.fullUrl!, (e.resource as unknown as { identifier: Array<{ value: string }> }).identifier[0]!.value]));
     const text = JSON.stringify({ ...bundle, entry: bundle.entry!.filter((e) => e.resource!.resourceType !== 'Practitioner') }).replace(
       /"reference":"(urn:uuid:[^"]+)"/g,
       (m, ref: string) => (npiOf.has(ref) ? `"reference":"Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|${npiOf.get(ref)}"` : m),
@@ -133,8 +133,8 @@ describe('facts from the Synthea fixtures', () => {
 describe('the facts fold', () => {
   const folder = () => {
     const f = new FactsFolder({ source: 'ehr', now });
-    f.addToDirectory(valid({ resourceType: 'Practitioner', id: 'dr1', name: [{ given: ['Ada'], family: 'Lovelace', prefix: ['Dr.'] }], identifier: [{ system: 'http://hl7.org/fhir/sid/us-npi', value: '1234567893' }] }));
-    f.addToDirectory(valid({ resourceType: 'Organization', id: 'payer1', name: 'Acme Health Plan' }));
+    f.fold(emptyFacts('ehr', '-'), valid({ resourceType: 'Practitioner', id: 'dr1', name: [{ given: ['Ada'], family: 'Lovelace', prefix: ['Dr.'] }], identifier: [{ system: 'http://hl7.org/fhir/sid/us-npi', value: '1234567893' }] }));
+    f.fold(emptyFacts('ehr', '-'), valid({ resourceType: 'Organization', id: 'payer1', name: 'Acme Health Plan' }));
     return f;
   };
 
@@ -240,3 +240,21 @@ describe('the facts fold', () => {
     expect(ageOn('1991', new Date('2020-04-23T00:00:00Z'))).toBe(29);
   });
 });
+
+describe('a newer Patient version', () => {
+  it('replaces the demographics it carries and clears what it no longer has', () => {
+    const fold = new FactsFolder({ source: 'ehr', now });
+    const facts = emptyFacts('ehr', 'p1');
+    fold.fold(facts, validateOk({ resourceType: 'Patient', id: 'p1', gender: 'female', address: [{ city: 'Old Town', state: 'MA', postalCode: '01000' }], telecom: [{ system: 'email', value: 'a@example.test' }] }));
+    fold.fold(facts, validateOk({ resourceType: 'Patient', id: 'p1', gender: 'female', address: [{ city: 'New Town', state: 'NH' }] }));
+    expect(facts).toMatchObject({ city: 'New Town', state: 'NH', gender: 'female' });
+    expect(facts.postalCode).toBeUndefined();
+    expect(facts.email).toBeUndefined();
+  });
+});
+
+function validateOk(r: unknown): ReadResource {
+  const v = validateResource(r);
+  if (v.ok !== true) throw new Error('invalid fixture');
+  return v.resource;
+}
