@@ -46,7 +46,7 @@ describe('segment index', () => {
           const inAll = { all: [{ type: 'gender' as const, value: ['female' as const, 'male' as const] }, parsed, { not: { type: 'authorized' as const, purpose: 'marketing' } }] };
           expect(members(index, inAll, asOf)).toEqual(expected(population, inAll, asOf));
         }),
-        { seed, numRuns: 35 },
+        { seed, numRuns: 30 },
       );
     });
   });
@@ -67,7 +67,7 @@ describe('segment index', () => {
         expect(steps[0]!.count).toBe(expected(population, parsed, asOf).length);
         expect(steps.every((s) => s.cumulative <= population.length && s.count <= population.length)).toBe(true);
       }),
-      { seed, numRuns: 80 },
+      { seed, numRuns: 60 },
     );
   });
 
@@ -112,7 +112,7 @@ describe('segment index', () => {
           expect(members(index, parsed, asOf)).toEqual(expected(now, parsed, asOf));
         },
       ),
-      { seed, numRuns: 50 },
+      { seed, numRuns: 40 },
     );
   });
 

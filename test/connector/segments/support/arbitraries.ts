@@ -133,7 +133,7 @@ export const patientArb = (asOf: string): fc.Arbitrary<PatientState> => fc.recor
 
 /** Patients under distinct internal ids, some far apart (the index grows by doubling). */
 export const populationArb = (asOf: string) => fc
-  .uniqueArray(fc.oneof(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 5000 })), { minLength: 10, maxLength: 80, size: 'max' })
+  .uniqueArray(fc.oneof(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 5000 })), { minLength: 10, maxLength: 60, size: 'max' })
   .chain((ids) => fc.tuple(fc.constant(ids), fc.array(patientArb(asOf), { minLength: ids.length, maxLength: ids.length })))
   .map(([ids, states]) => ids.map((id, i) => ({ id, ...states[i]! })));
 
