@@ -56,6 +56,14 @@ export const errorRegistry = {
   // --- Salesforce
   SALESFORCE_NOT_CONFIGURED: { status: 409, issue: 'not-supported', doc: 'Salesforce is not connected; run `outreach salesforce connect`.' },
   SALESFORCE_ERROR: { status: 502, issue: 'exception', doc: 'Salesforce refused a call; the message holds its error code.' },
+  // --- SMART app launch (clinician approval inside the EHR)
+  SMART_UNKNOWN_ISS: { status: 400, issue: 'not-found', doc: 'The EHR that launched the app (`iss`) is not registered; run `outreach smart register`.' },
+  SMART_DISCOVERY_FAILED: { status: 502, issue: 'exception', doc: "The EHR's .well-known/smart-configuration or JWKS could not be read or lacks a required field (PKCE S256)." },
+  SMART_STATE_INVALID: { status: 400, issue: 'security', doc: 'The authorization response names an unknown, used or expired `state`, or came to another browser: launch again.' },
+  SMART_TOKEN_REJECTED: { status: 401, issue: 'security', doc: "The EHR's token endpoint refused the code (used twice, expired, or a PKCE mismatch); the message holds its error." },
+  SMART_ID_TOKEN_INVALID: { status: 401, issue: 'security', doc: "The id_token failed validation (signature against the EHR's JWKS, issuer, audience, expiry or nonce)." },
+  SMART_NOT_PRACTITIONER: { status: 403, issue: 'forbidden', doc: 'The launching user (`fhirUser`) is not a Practitioner: only clinicians use the approval app.' },
+  PRACTITIONER_NOT_LINKED: { status: 403, issue: 'forbidden', doc: 'The EHR practitioner is linked to no clinician account; an admin runs `outreach smart link-practitioner`.' },
   // --- FHIR (raised by fhir/, registered here)
   FHIR_ENDPOINT_UNREACHABLE: { status: 502, issue: 'transient', doc: 'The FHIR endpoint cannot be reached; the message names the endpoint and the cause.' },
   FHIR_ENDPOINT_CONFIG: { status: 400, issue: 'invalid', doc: 'The FHIR endpoint configuration is invalid (URL, key, scopes).' },
