@@ -222,7 +222,12 @@ class Ingest {
     }
     if (resource.resourceType === 'Consent') {
       this.consentBuffer.push(resource as unknown as Consent);
-      if (this.consentBuffer.length >= 500) await this.flushConsents();
+      // Consents refer to patients that may arrive later in the stream (another NDJSON file, a later page): hold
+      // them until the end, and when many pile up write the pending facts first so most references resolve.
+      if (this.consentBuffer.length >= 50_000) {
+        await this.flushFacts();
+        await this.flushConsents();
+      }
       return;
     }
     const patientId = this.folder.patientOf(resource);
