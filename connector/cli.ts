@@ -9,6 +9,7 @@ import { registerUserCommands } from './users/cli.js';
 import { registerTemplateCommands } from './compose/cli.js';
 import { registerServeCommands } from './api/cli.js';
 import { registerSegmentCommands } from './segments/cli.js';
+import { registerCampaignCommands } from './campaigns/cli.js';
 import { registerSalesforceCommands } from './salesforce/cli.js';
 
 /** Every capability's command registration, in the order `--help` lists them. */
@@ -21,6 +22,7 @@ const registrations: Array<(program: Command, ctx: CliContext) => void> = [
   registerTemplateCommands,
   registerServeCommands,
   registerSegmentCommands,
+  registerCampaignCommands,
   registerSalesforceCommands,
 ];
 

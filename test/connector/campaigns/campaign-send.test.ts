@@ -1,9 +1,11 @@
 // Campaigns on a real store and real sinks: end to end (facts → segment → template → campaign → approve → send over verified TLS, escrow for no TLS, revocation after approval), the approval rules (edits void, withdrawal cancels, roles), and exclusion counts against a brute force.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Campaign } from '../../../connector/campaigns/campaign-service.js';
+import { registerCampaignCommands } from '../../../connector/campaigns/cli.js';
+import { cliRunner } from '../../support/cli-runner.js';
 import { phi } from '../../../fhir/phi.js';
 import { storeKinds } from '../../support/postgres.js';
-import { startCampaignWorld, type CampaignWorld } from './campaign-world.js';
+import { password, startCampaignWorld, type CampaignWorld } from './campaign-world.js';
 
 const CANARY = 'Zebulon';
 
@@ -250,4 +252,30 @@ describe.each(storeKinds)('campaigns on %s', (kind) => {
     expect(JSON.stringify(run!.report)).not.toMatch(/@|Testgiven/);
     await sending.campaigns.cancel(sessions.marketer, c.id);
   }, 60_000);
+
+  it('runs the lifecycle from the command line as signed-in users, and a wrong password changes nothing', async () => {
+    const { sending } = w;
+    await w.addPatients([{ patientId: 'cli-1', state: 'C1', email: phi('cli-1@valid.test') }]);
+    await sending.segments.save({ name: 'CLI segment', definition: { type: 'state', value: 'C1' }, actor: 'marketer' });
+    await sending.templates.create({ name: 'CLI template', content: { subject: 'Reminder', preheader: '', html: '', text: 'See you soon, [first name].' }, actor: 'marketer' });
+    let typed = password;
+    const run = cliRunner([(p, ctx) => registerCampaignCommands(p, ctx, { readPassword: async () => typed, interrupted: () => new Promise(() => undefined) })], () => w.app);
+    const created = await run(['campaign', 'create', 'CLI reminder', '--template', 'CLI template', '--segment', 'CLI segment', '--purpose', 'appointment-reminder', '--mode', 'tls-required', '--user', 'marketer']);
+    expect(created.exitCode).toBe(0);
+    expect(created.out).toMatchObject({ status: 'draft', purpose: 'appointment-reminder', deliveryMode: 'tls-required' });
+    const id = created.out.id as string;
+    expect((await run(['campaign', 'submit', id, '--user', 'marketer'])).out.status).toBe('pending-approval');
+    const refused = await run(['campaign', 'approve', id, '--user', 'marketer']);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.out).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    typed = 'not the password';
+    expect((await run(['campaign', 'approve', id, '--user', 'clinician'])).out).toMatchObject({ error: { code: 'LOGIN_FAILED' } });
+    typed = password;
+    expect((await run(['campaign', 'approve', id, '--user', 'clinician', '--comment', 'ok'])).out).toMatchObject({ status: 'approved', audienceCount: 1 });
+    const status = await run(['campaign', 'status', id, '--user', 'marketer'], false);
+    expect(status.text).toMatch(/approved by clinician/);
+    expect(status.text).toMatch(/submitted by marketer \(marketer\)/);
+    expect(status.text).toMatch(/approved by clinician \(clinician\): ok/);
+    expect((await run(['campaign', 'cancel', id, '--user', 'marketer'])).out).toMatchObject({ status: 'cancelled', cancelled: 0 });
+  });
 });
