@@ -22,7 +22,7 @@ import { addCounts, assessRecipients, noExclusions, type ExclusionCounts } from 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), [
   'insertCampaign', 'sealContact', 'byId', 'lockById', 'list', 'updateContent', 'setStatus', 'setApproved', 'clearApproval',
   'setScheduled', 'claimDue', 'setSendReport', 'sendingCampaigns', 'markSent', 'insertDecision', 'sealDecisionComment',
-  'decisionsOf', 'latestSegmentVersion', 'latestTemplateVersion', 'approvedForTemplate', 'bouncesOf', 'unsubscribedOf', 'opensOf',
+  'decisionsOf', 'signDecision', 'latestSegmentVersion', 'latestTemplateVersion', 'approvedForTemplate', 'bouncesOf', 'unsubscribedOf', 'opensOf',
 ] as const);
 
 export const campaignStatuses = ['draft', 'pending-approval', 'approved', 'rejected', 'scheduled', 'sending', 'sent', 'cancelled'] as const;
@@ -54,6 +54,9 @@ export interface CampaignDecision {
   approvalHash: string | null;
   comment: string | null;
   at: Date;
+  /** The EHR's `Practitioner/<id>` and the launch's `iss`, when the decision was made in the SMART app. */
+  practitioner: string | null;
+  iss: string | null;
 }
 
 export interface Campaign {
@@ -182,7 +185,8 @@ export class CampaignService {
     return row;
   }
 
-  private async resolveTemplate(ref: TemplateRef): Promise<TemplateVersion> {
+  /** The template version a reference names (NOT_FOUND when there is none). */
+  async resolveTemplate(ref: TemplateRef): Promise<TemplateVersion> {
     if ('versionId' in ref) return this.deps.templates.getVersion(ref.versionId);
     if ('templateId' in ref) {
       const [row] = await this.deps.db.query<{ id: unknown }>(q.latestTemplateVersion, [ref.templateId]);
@@ -233,7 +237,7 @@ export class CampaignService {
     tx: Queryable,
     campaign: Row,
     decision: CampaignDecision['decision'],
-    session: { username: string; role: string },
+    session: { username: string; role: string; ehrIdentity?: Session['ehrIdentity'] },
     at: Date,
     extra: { approvalHash?: string | null; comment?: string | null; action: string; outcome?: 'success' | 'denied' | 'failure' },
   ): Promise<void> {
@@ -241,6 +245,7 @@ export class CampaignService {
       campaign.id, decision, session.username, session.role, campaign.revision, extra.approvalHash ?? null, at,
     ]);
     if (extra.comment) await tx.query(q.sealDecisionComment, [d!.id, this.deps.cipher.seal(extra.comment, commentAt(String(d!.id)))]);
+    if (session.ehrIdentity) await tx.query(q.signDecision, [d!.id, session.ehrIdentity.practitioner, session.ehrIdentity.iss]);
     await this.deps.audit.append(
       {
         actor: session.username, role: session.role, action: extra.action, purpose: campaign.purpose as string,
@@ -458,6 +463,8 @@ export class CampaignService {
       approvalHash: (r.approval_hash as string | null) ?? null,
       comment: r.comment_sealed ? this.deps.cipher.openText(asBuffer(r.comment_sealed as Uint8Array), commentAt(String(r.id))) : null,
       at: toDate(r.at)!,
+      practitioner: (r.practitioner as string | null) ?? null,
+      iss: (r.ehr_iss as string | null) ?? null,
     }));
   }
 

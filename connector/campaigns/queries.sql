@@ -75,6 +75,9 @@ RETURNING id;
 -- name: sealDecisionComment
 UPDATE campaign_decisions SET comment_sealed = $2 WHERE id = $1;
 
+-- name: signDecision
+UPDATE campaign_decisions SET practitioner = $2, ehr_iss = $3 WHERE id = $1;
+
 -- name: decisionsOf
 SELECT * FROM campaign_decisions WHERE campaign_id = $1 ORDER BY id;
 

@@ -16,6 +16,8 @@ export interface Session {
   absoluteExpiresAt: Date;
   /** Signed in with a one-time password: only the account operations are open until it is changed. */
   mustChangePassword: boolean;
+  /** Set when the EHR authenticated the user (a SMART launch): decisions record this Practitioner and the launch's `iss`. */
+  ehrIdentity?: { practitioner: string; iss: string };
 }
 
 const accountOperations: ReadonlySet<Operation> = new Set(['account.read', 'account.change-password', 'account.logout']);
