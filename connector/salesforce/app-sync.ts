@@ -9,7 +9,6 @@ export function salesforceSyncOf(app: App): SalesforceSync {
     cipher: app.cipher,
     audit: app.audit,
     consent: app.consent,
-    facts: app.facts,
     config: app.config.salesforce,
     extraCas: loadExtraCa(app.config.extraCaFile),
     log: app.log,

@@ -2,7 +2,7 @@
 import type { Connection } from '@salesforce/core';
 import type { FieldCipher, SealContext } from '../store/cipher.js';
 import { asBuffer, loadQueries, type Db } from '../store/db.js';
-import { indexKinds, type FactsRepository, type PatientId } from '../store/facts-repository.js';
+import { indexKinds, type PatientId } from '../store/facts-repository.js';
 import { parseSalesforceDate, queryPages, soqlDateTime } from './org-api.js';
 import type { SyncSettings } from './sync-settings.js';
 
@@ -13,6 +13,9 @@ const q = loadQueries(new URL('./queries.sql', import.meta.url), [
   'linksByContacts',
   'countLinks',
   'sources',
+  'patientsByEmailIndex',
+  'patientsBySourceIndex',
+  'setCrmIndexes',
 ]);
 
 const contactAt = (patientId: PatientId | string): SealContext => ({ table: 'salesforce_contact_links', column: 'contact_sealed', rowId: String(patientId) });
@@ -40,7 +43,6 @@ export class ContactLinks {
   constructor(
     private readonly db: Db,
     private readonly cipher: FieldCipher,
-    private readonly facts: FactsRepository,
   ) {}
 
   /** The CRM blind index: the same one the patients table and the API lookup use. */
@@ -63,31 +65,55 @@ export class ContactLinks {
       : [];
     const report: LinkReport = { contacts: 0, linked: 0, unmatched: 0, ambiguous: 0, watermark: since };
     for await (const page of queryPages<ContactRow>(conn, soql)) {
-      const found: Array<{ patientId: PatientId; contactId: string }> = [];
+      const values: Array<{ contactId: string; value: string }> = [];
       for (const contact of page) {
         report.contacts += 1;
         const modified = parseSalesforceDate(contact.SystemModstamp);
         if (!report.watermark || modified > report.watermark) report.watermark = modified;
         const value = contact[field];
-        if (typeof value !== 'string' || !value.trim()) continue;
-        const ids = byExternalId ? await this.byPatientId(sources, value) : await this.facts.findByEmail(value);
-        if (ids.length === 1) found.push({ patientId: ids[0]!, contactId: contact.Id });
+        if (typeof value === 'string' && value.trim()) values.push({ contactId: contact.Id, value });
+      }
+      const matches = byExternalId ? await this.byPatientIds(sources, values.map((v) => v.value)) : await this.byEmails(values.map((v) => v.value));
+      const found: Array<{ patientId: PatientId; contactId: string }> = [];
+      values.forEach((v, i) => {
+        const ids = matches[i]!;
+        if (ids.length === 1) found.push({ patientId: ids[0]!, contactId: v.contactId });
         else if (ids.length === 0) report.unmatched += 1;
         else report.ambiguous += 1;
-      }
+      });
       report.linked += await this.link(found, byExternalId ? 'external-id' : 'email', clock());
     }
     return report;
   }
 
-  private async byPatientId(sources: readonly string[], value: string): Promise<PatientId[]> {
-    const logicalId = value.trim().replace(/^Patient\//, '');
-    const ids: PatientId[] = [];
-    for (const source of sources) {
-      const id = await this.facts.idOf(source, logicalId);
-      if (id !== undefined) ids.push(id);
+  /** The patients of each e-mail, by the store's e-mail blind index (one statement a page). */
+  private async byEmails(emails: readonly string[]): Promise<PatientId[][]> {
+    const keys = emails.map((e) => this.cipher.blindIndex(indexKinds.email, e).toString('hex'));
+    const rows = await this.db.query<{ id: string | number; email_bidx: Uint8Array }>(q.patientsByEmailIndex, [[...new Set(keys)].map((k) => Buffer.from(k, 'hex'))]);
+    const byKey = new Map<string, PatientId[]>();
+    for (const r of rows) {
+      const k = asBuffer(r.email_bidx).toString('hex');
+      byKey.set(k, [...(byKey.get(k) ?? []), Number(r.id)]);
     }
-    return ids;
+    return keys.map((k) => byKey.get(k) ?? []);
+  }
+
+  /** The patients of each FHIR Patient id (`123` or `Patient/123`) across the sources. */
+  private async byPatientIds(sources: readonly string[], values: readonly string[]): Promise<PatientId[][]> {
+    const out = values.map((): PatientId[] => []);
+    for (const source of sources) {
+      const keys = values.map((v) => this.cipher.blindIndex(indexKinds.sourcePatient, `${source}\n${v.trim().replace(/^Patient\//, '')}`).toString('hex'));
+      const rows = await this.db.query<{ id: string | number; source_patient_bidx: Uint8Array }>(q.patientsBySourceIndex, [
+        source,
+        [...new Set(keys)].map((k) => Buffer.from(k, 'hex')),
+      ]);
+      const byKey = new Map(rows.map((r) => [asBuffer(r.source_patient_bidx).toString('hex'), Number(r.id)]));
+      keys.forEach((k, i) => {
+        const id = byKey.get(k);
+        if (id !== undefined) out[i]!.push(id);
+      });
+    }
+    return out;
   }
 
   /** Stores links (a patient has one Contact, a Contact one patient: newer links replace older) and the CRM index. */
@@ -115,9 +141,11 @@ export class ContactLinks {
       ]);
       return before.map((r) => Number(r.patient_id)).filter((p) => !unique.has(p));
     });
-    // The patients table's CRM index is what the API looks patients up by.
-    for (const p of displaced) await this.facts.setCrmId(p, null).catch(() => undefined);
-    for (const [p, c] of unique) await this.facts.setCrmId(p, c);
+    // The patients table's CRM index is what the API looks patients up by (FactsRepository.findByCrmId).
+    await this.db.query(q.setCrmIndexes, [
+      [...displaced, ...patientIds],
+      [...displaced.map(() => null), ...indexes],
+    ]);
     return unique.size;
   }
 

@@ -92,3 +92,14 @@ SELECT c.id, c.name, c.purpose, c.status, c.audience_kind, c.snapshot_id, c.cont
 
 -- name: snapshotMembers
 SELECT patient_id FROM segment_snapshot_members WHERE snapshot_id = $1 ORDER BY patient_id;
+
+-- name: patientsByEmailIndex
+SELECT id, email_bidx FROM patients WHERE email_bidx = ANY($1::bytea[]);
+
+-- name: patientsBySourceIndex
+SELECT id, source_patient_bidx FROM patients WHERE source = $1 AND source_patient_bidx = ANY($2::bytea[]);
+
+-- name: setCrmIndexes
+UPDATE patients p SET crm_bidx = v.bidx
+  FROM unnest($1::bigint[], $2::bytea[]) AS v(id, bidx)
+ WHERE p.id = v.id;

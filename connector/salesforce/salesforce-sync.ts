@@ -6,7 +6,6 @@ import { fail, OutreachError } from '../errors.js';
 import { silentLog, type Log } from '../logger.js';
 import type { FieldCipher } from '../store/cipher.js';
 import { loadQueries, type Db } from '../store/db.js';
-import type { FactsRepository } from '../store/facts-repository.js';
 import { pushCampaign, type PushReport } from './campaign-push.js';
 import { ConnectionStore, type ConnectionRecord } from './connection-record.js';
 import { ContactLinks, type LinkReport } from './contact-links.js';
@@ -29,7 +28,6 @@ export interface SalesforceSyncDeps {
   cipher: FieldCipher;
   audit: AuditLog;
   consent: ConsentRegistry;
-  facts: FactsRepository;
   /** config.salesforce */
   config: Config['salesforce'];
   /** PEM CAs trusted on top of Node's roots for the org's TLS (config.extraCaFile). */
@@ -87,7 +85,7 @@ export class SalesforceSync {
     this.log = deps.log ?? silentLog;
     this.connections = new ConnectionStore(deps.db);
     this.settingsStore = new SyncSettingsStore(deps.db, deps.audit, this.clock);
-    this.links = new ContactLinks(deps.db, deps.cipher, deps.facts);
+    this.links = new ContactLinks(deps.db, deps.cipher);
     trustSalesforceCas(deps.extraCas ?? []);
   }
 
