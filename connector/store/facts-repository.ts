@@ -8,7 +8,9 @@ import type { FieldCipher, SealContext } from './cipher.js';
 import { asBuffer, loadQueries, type Db } from './db.js';
 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), [
-  'claimPatients',
+  'patientIdsBySource',
+  'allocatePatientIds',
+  'insertPatients',
   'storePatientFacts',
   'factsBySourceIds',
   'factsByIds',
@@ -121,9 +123,10 @@ export class FactsRepository implements FactsSink {
   }
 
   /**
-   * Inserts or replaces a batch of facts in one transaction with two statements: claim the rows (ids for new patients)
-   * and store the facts sealed under their row ids with the blind indexes. The same patient twice in a batch: last wins.
-   * Returns the internal ids in batch order.
+   * Inserts or replaces a batch of facts in one transaction, one write per patient: find the ids of known patients,
+   * take ids for new ones from the identity sequence, seal every patient's facts under its row id, then one multi-row
+   * INSERT and one multi-row UPDATE. A patient a concurrent writer inserted meanwhile is updated on the next pass.
+   * The same patient twice in a batch: last wins. Returns the internal ids in batch order.
    */
   async upsertFacts(batch: readonly PatientFacts[]): Promise<PatientId[]> {
     if (batch.length === 0) return [];
@@ -131,33 +134,56 @@ export class FactsRepository implements FactsSink {
     for (const facts of batch) {
       if (!facts.source || !facts.patientId) throw fail('BAD_REQUEST', 'patient facts need a source and a patientId');
       const key = this.sourceIndex(facts.source, facts.patientId);
-      const hex = `${facts.source}\n${key.toString('hex')}`;
-      unique.delete(hex);
-      unique.set(hex, { facts, key });
+      const k = `${facts.source}\n${key.toString('hex')}`;
+      unique.delete(k);
+      unique.set(k, { facts, key });
     }
-    const entries = [...unique.values()];
     const written = await this.db.transaction(async (tx) => {
-      const claimed = await tx.query<{ id: number | string; source: string; source_patient_bidx: Uint8Array }>(q.claimPatients, [
-        entries.map((e) => e.facts.source),
-        entries.map((e) => e.key),
-      ]);
-      const idOf = new Map<string, number>();
-      for (const r of claimed) idOf.set(`${r.source}\n${asBuffer(r.source_patient_bidx).toString('hex')}`, Number(r.id));
-      const ids: number[] = [];
-      const sealed: Buffer[] = [];
-      const emails: Array<Buffer | null> = [];
-      const mrns: Array<Buffer | null> = [];
       const out: StoredFacts[] = [];
-      for (const e of entries) {
-        const id = idOf.get(`${e.facts.source}\n${e.key.toString('hex')}`);
-        if (id === undefined) throw fail('INTERNAL', 'a claimed patient row is missing');
-        ids.push(id);
-        sealed.push(this.cipher.seal(JSON.stringify(e.facts), factsAt(id)));
-        emails.push(e.facts.email ? this.cipher.blindIndex(indexKinds.email, e.facts.email) : null);
-        mrns.push(e.facts.mrn ? this.cipher.blindIndex(indexKinds.mrn, e.facts.mrn) : null);
-        out.push({ id, facts: e.facts });
+      let pending = [...unique.values()];
+      for (let pass = 0; pending.length > 0; pass++) {
+        if (pass === 3) throw fail('CONFLICT', 'patients kept changing under a concurrent sync; retry the batch');
+        const known = await tx.query<{ id: number | string; source: string; source_patient_bidx: Uint8Array }>(q.patientIdsBySource, [
+          pending.map((e) => e.facts.source),
+          pending.map((e) => e.key),
+        ]);
+        const idOf = new Map(known.map((r) => [`${r.source}\n${asBuffer(r.source_patient_bidx).toString('hex')}`, Number(r.id)]));
+        const fresh = new Set(pending.filter((e) => !idOf.has(`${e.facts.source}\n${e.key.toString('hex')}`)));
+        if (fresh.size > 0) {
+          const ids = await tx.query<{ id: number | string }>(q.allocatePatientIds, [fresh.size]);
+          [...fresh].forEach((e, i) => idOf.set(`${e.facts.source}\n${e.key.toString('hex')}`, Number(ids[i]!.id)));
+        }
+        const rows = pending.map((e) => {
+          const id = idOf.get(`${e.facts.source}\n${e.key.toString('hex')}`)!;
+          return {
+            entry: e,
+            id,
+            sealed: this.cipher.seal(JSON.stringify(e.facts), factsAt(id)),
+            email: e.facts.email ? this.cipher.blindIndex(indexKinds.email, e.facts.email) : null,
+            mrn: e.facts.mrn ? this.cipher.blindIndex(indexKinds.mrn, e.facts.mrn) : null,
+          };
+        });
+        const inserts = rows.filter((r) => fresh.has(r.entry));
+        const updates = rows.filter((r) => !fresh.has(r.entry));
+        const conflicted = new Set<number>(inserts.map((r) => r.id));
+        if (inserts.length > 0) {
+          const inserted = await tx.query<{ id: number | string }>(q.insertPatients, [
+            inserts.map((r) => r.id),
+            inserts.map((r) => r.entry.facts.source),
+            inserts.map((r) => r.entry.key),
+            inserts.map((r) => r.sealed),
+            inserts.map((r) => r.email),
+            inserts.map((r) => r.mrn),
+          ]);
+          for (const r of inserted) conflicted.delete(Number(r.id));
+        }
+        if (updates.length > 0) {
+          await tx.query(q.storePatientFacts, [updates.map((r) => r.id), updates.map((r) => r.sealed), updates.map((r) => r.email), updates.map((r) => r.mrn)]);
+        }
+        for (const r of rows) if (!conflicted.has(r.id)) out.push({ id: r.id, facts: r.entry.facts });
+        // Inserted by someone else since we looked: their row id differs, so seal again for it on the next pass.
+        pending = inserts.filter((r) => conflicted.has(r.id)).map((r) => r.entry);
       }
-      await tx.query(q.storePatientFacts, [ids, sealed, emails, mrns]);
       return out;
     });
     this.log.debug({ patients: written.length }, 'facts sealed and stored');

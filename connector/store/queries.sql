@@ -44,11 +44,19 @@ SELECT format_type(a.atttypid, a.atttypmod) AS type
   FROM pg_attribute a
  WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped;
 
--- name: claimPatients
-INSERT INTO patients (source, source_patient_bidx, facts)
-SELECT v.source, v.bidx, '\x'::bytea FROM unnest($1::text[], $2::bytea[]) AS v(source, bidx)
-ON CONFLICT (source, source_patient_bidx) DO UPDATE SET updated_at = now()
-RETURNING id, source, source_patient_bidx;
+-- name: patientIdsBySource
+SELECT p.id, p.source, p.source_patient_bidx
+  FROM patients p JOIN unnest($1::text[], $2::bytea[]) AS v(source, bidx)
+    ON p.source = v.source AND p.source_patient_bidx = v.bidx;
+
+-- name: allocatePatientIds
+SELECT nextval(pg_get_serial_sequence('patients', 'id')) AS id FROM generate_series(1, $1);
+
+-- name: insertPatients
+INSERT INTO patients (id, source, source_patient_bidx, facts, email_bidx, mrn_bidx) OVERRIDING SYSTEM VALUE
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[])
+ON CONFLICT (source, source_patient_bidx) DO NOTHING
+RETURNING id;
 
 -- name: storePatientFacts
 UPDATE patients p

@@ -51,6 +51,34 @@ describe.each(storeKinds)('facts repository on %s', (kind) => {
     expect(await repo.idOf('other-ehr', 'pat-7')).toBeUndefined();
   });
 
+  // PGlite is one connection: only PostgreSQL has a second writer to race with.
+  if (kind === 'postgres') it('a patient another writer inserts mid-batch is updated under its row id, never duplicated', async () => {
+    let raced = false;
+    const racing: Db = {
+      ...db,
+      transaction: (fn) =>
+        db.transaction((tx) =>
+          fn({
+            ...tx,
+            query: async (sql, params) => {
+              if (!raced && sql.includes('OVERRIDING SYSTEM VALUE')) {
+                raced = true;
+                // Another connection commits the same patient between our look-up and our insert.
+                await repo.upsertFacts([{ ...syntheticFacts(5), family: phi('Rival') }]);
+              }
+              return tx.query(sql, params);
+            },
+          }),
+        ),
+    };
+    const ours = new FactsRepository(racing, keyring);
+    const [id] = await ours.upsertFacts([syntheticFacts(5)]);
+    expect(raced).toBe(true);
+    expect(await repo.count()).toBe(1);
+    expect(await repo.idOf('test-ehr', 'pat-5')).toBe(id);
+    expect((await repo.readFacts([id!])).get(id!)?.family).toBe(syntheticFacts(5).family);
+  });
+
   it('keeps the same source patient id from two endpoints apart', async () => {
     const ids = await repo.upsertFacts([syntheticFacts(1, 'ehr-a'), syntheticFacts(1, 'ehr-b')]);
     expect(ids[0]).not.toBe(ids[1]);
