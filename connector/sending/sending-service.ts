@@ -352,12 +352,7 @@ export async function createSendingService(app: App, options: SendingOptions = {
       const who = authorize(session, 'campaigns.send', now());
       if (!isPurpose(input.purpose)) throw fail('BAD_REQUEST', 'unknown purpose', { field: 'purpose' });
       const purpose: Purpose = input.purpose;
-      const version =
-        'versionId' in input.template
-          ? await templates.getVersion(input.template.versionId)
-          : 'templateId' in input.template
-            ? await templates.getVersion((await templates.list()).find((t) => t.id === (input.template as { templateId: number }).templateId)?.latestVersionId ?? -1)
-            : await templates.get(input.template.name, input.template.version);
+      const version = await campaigns.resolveTemplate(input.template);
       if (!version.deliveryModes.includes(input.deliveryMode)) {
         throw fail('DELIVERY_MODE_NOT_ALLOWED', `this template needs delivery mode ${version.deliveryModes.join(' or ')}, not ${input.deliveryMode}`, { field: 'deliveryMode' });
       }
