@@ -90,6 +90,8 @@ export class Dispatcher {
   private running = false;
   private loop?: Promise<void>;
   private wake?: () => void;
+  private poked = false;
+  private stopping = false;
   private readonly routes = new Map<string, Promise<RouteAssessment>>();
 
   constructor(options: DispatcherOptions) {
@@ -141,7 +143,8 @@ export class Dispatcher {
       })().finally(() => (claiming = undefined)));
     const lane = async () => {
       for (;;) {
-        if (queue.length < this.o.batchSize / 2 && !exhausted) void refill();
+        // Once stopping, claim nothing new but finish what is claimed (an abandoned claim would look like a crash).
+        if (queue.length < this.o.batchSize / 2 && !exhausted && !this.stopping) void refill();
         const message = queue.shift();
         if (message) {
           count(summary, await this.process(message));
@@ -151,7 +154,7 @@ export class Dispatcher {
           await claiming;
           continue;
         }
-        if (exhausted) return;
+        if (exhausted || this.stopping) return;
       }
     };
     await refill();
@@ -164,15 +167,18 @@ export class Dispatcher {
   start(idleMs = 1000): void {
     if (this.running) return;
     this.running = true;
+    this.stopping = false;
     this.loop = (async () => {
       while (this.running) {
         let s: DispatchSummary | undefined;
+        this.poked = false;
         try {
-          s = await this.runOnce();
+          s = await this.drain();
         } catch (err) {
           this.o.log.error({ err: err as Error, worker: this.workerId }, 'dispatch batch failed');
         }
-        if (!s?.claimed && this.running) {
+        // A poke that came while the batch ran means new work: go round again at once.
+        if (!s?.claimed && this.running && !this.poked) {
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, idleMs);
             this.wake = () => (clearTimeout(t), resolve());
@@ -184,11 +190,13 @@ export class Dispatcher {
 
   /** Wakes an idle loop (after an enqueue). */
   poke(): void {
+    this.poked = true;
     this.wake?.();
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    this.stopping = true;
     this.wake?.();
     await this.loop;
     await this.flush();

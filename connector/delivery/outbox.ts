@@ -52,6 +52,8 @@ export interface OutboxMessage {
   lastError: string | null;
   cancelReason: string | null;
   possibleDuplicate: boolean;
+  /** When this attempt's claim was made (the row's last update when read outside a claim). */
+  claimedAt: Date;
   createdAt: Date;
   finishedAt: Date | null;
 }
@@ -102,6 +104,7 @@ const fromRow = (r: Row): OutboxMessage => ({
   lastError: (r.last_error as string | null) ?? null,
   cancelReason: (r.cancel_reason as string | null) ?? null,
   possibleDuplicate: Boolean(r.possible_duplicate),
+  claimedAt: toDate(r.updated_at)!,
   createdAt: toDate(r.created_at)!,
   finishedAt: toDate(r.finished_at),
 });
@@ -191,12 +194,13 @@ export function createOutbox(db: Db, options: OutboxOptions): Outbox {
         ]);
         const kept = new Set(rows.map((r) => String(r.id)));
         await tx.query(q.finishAttempts, [
+          worker,
           at,
           col((_c, m) => m.id),
           col((_c, m) => m.attempts),
+          col((_c, m) => m.claimedAt.toISOString()),
           col((c, m) => (kept.has(m.id) ? c.state : `${c.state} (lease lost)`)),
           smtp,
-          evidence,
         ]);
         return items.map(({ message }) => kept.has(message.id));
       });

@@ -22,10 +22,6 @@ WITH due AS (
       possible_duplicate = o.possible_duplicate OR o.state = 'sending'
   FROM due WHERE o.id = due.id
   RETURNING o.*
-), logged AS (
-  INSERT INTO delivery_attempts (outbox_id, attempt, worker, started_at)
-  SELECT id, attempts, $1, $2 FROM claimed
-  ON CONFLICT (outbox_id, attempt) DO NOTHING
 )
 SELECT * FROM claimed ORDER BY id;
 
@@ -40,14 +36,15 @@ SET state = u.state, next_attempt_at = COALESCE(u.next_at, o.next_attempt_at), l
 FROM unnest($3::bigint[], $4::int[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
             $12::text[], $13::text[], $14::int[])
   AS u(id, attempt, state, next_at, consent_version, delivered_as, domain, evidence, smtp, last_error, cancel_reason, refund)
-WHERE o.id = u.id AND o.lease_owner = $1::text AND o.attempts = u.attempt AND o.state = 'sending'
+-- `= ANY` lets the planner use the primary key even without statistics (PGlite never ANALYZEs on its own).
+WHERE o.id = ANY($3::bigint[]) AND o.id = u.id AND o.lease_owner = $1::text AND o.attempts = u.attempt AND o.state = 'sending'
 RETURNING o.id;
 
 -- name: finishAttempts
-UPDATE delivery_attempts a
-SET finished_at = $1::timestamptz, outcome = u.outcome, smtp_response = u.smtp, tls_evidence = u.evidence::jsonb
-FROM unnest($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[]) AS u(id, attempt, outcome, smtp, evidence)
-WHERE a.outbox_id = u.id AND a.attempt = u.attempt;
+INSERT INTO delivery_attempts (outbox_id, attempt, worker, started_at, finished_at, outcome, smtp_response)
+SELECT u.id, u.attempt, $1::text, u.started_at, $2::timestamptz, u.outcome, u.smtp
+FROM unnest($3::bigint[], $4::int[], $5::timestamptz[], $6::text[], $7::text[]) AS u(id, attempt, started_at, outcome, smtp)
+ON CONFLICT (outbox_id, attempt) DO NOTHING;
 
 -- name: cancelQueued
 UPDATE delivery_outbox

@@ -33,14 +33,15 @@ CREATE INDEX IF NOT EXISTS delivery_outbox_due ON delivery_outbox (next_attempt_
 CREATE INDEX IF NOT EXISTS delivery_outbox_patient ON delivery_outbox (patient_id) WHERE state IN ('queued', 'held');
 CREATE INDEX IF NOT EXISTS delivery_outbox_campaign ON delivery_outbox (campaign_id, state);
 
+-- Written when an attempt ends (in the same transaction as the outbox row); an attempt cut short by a crash leaves
+-- no row here, and the next claim flags the message possible_duplicate instead.
 CREATE TABLE IF NOT EXISTS delivery_attempts (
   outbox_id bigint NOT NULL REFERENCES delivery_outbox (id) ON DELETE CASCADE,
   attempt integer NOT NULL,
   worker text NOT NULL,
   started_at timestamptz NOT NULL,
-  finished_at timestamptz,
-  outcome text,
+  finished_at timestamptz NOT NULL,
+  outcome text NOT NULL,
   smtp_response text,
-  tls_evidence jsonb,
   PRIMARY KEY (outbox_id, attempt)
 );

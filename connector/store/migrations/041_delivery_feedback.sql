@@ -21,4 +21,3 @@ CREATE TABLE IF NOT EXISTS delivery_feedback (
   received_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS delivery_feedback_outbox ON delivery_feedback (outbox_id);
-CREATE INDEX IF NOT EXISTS delivery_outbox_message_id ON delivery_outbox (message_id);

@@ -188,6 +188,19 @@ describe('dispatcher', () => {
     expect(raw).toContain('List-Unsubscribe-Post: List-Unsubscribe=One-Click');
   });
 
+  it('runs in the background: a poke after an enqueue sends without waiting for the poll interval', async () => {
+    const d = dispatcher({ now: () => new Date() });
+    d.start(60_000);
+    try {
+      await outbox.enqueue([{ campaignId: 'bg', templateVersion: 1, patientId: 'valid.test|lab', purpose: 'treatment', deliveryMode: 'tls-required' }]);
+      d.poke();
+      await world.sinks.valid.waitFor(1, 20_000);
+    } finally {
+      await d.stop();
+    }
+    expect(await outbox.byIdempotencyKey('bg:1:valid.test|lab')).toMatchObject({ state: 'delivered' });
+  });
+
   it('refuses a DKIM key that is not RSA-2048', async () => {
     const { generateKeyPairSync } = await import('node:crypto');
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;

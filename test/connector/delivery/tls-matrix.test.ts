@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dispatcher, type ConsentGate } from '../../../connector/delivery/dispatcher.js';
 import type { EscrowDesk } from '../../../connector/delivery/escrow-notice.js';
 import type { RenderedMessage } from '../../../connector/delivery/mime.js';
+import { createAuditLog } from '../../../connector/audit/audit-log.js';
+import { createEscrowPortal, type EscrowPortal } from '../../../connector/portal/escrow-portal.js';
+import { createTestCipher } from '../../support/test-cipher.js';
 import { createOutbox, type Outbox, type OutboxMessage } from '../../../connector/delivery/outbox.js';
 import type { DeliveryMode } from '../../../connector/delivery/tls-policy.js';
 import { openDb, type Db } from '../../../connector/store/db.js';
@@ -37,13 +40,10 @@ describe('TLS policy matrix over real SMTP sinks', () => {
   let world: DeliveryWorld;
   let db: Db;
   let outbox: Outbox;
+  // The real escrow portal takes the message the notice points to.
+  const cipher = createTestCipher();
+  let portal: EscrowPortal;
   const deposits: string[] = [];
-  const escrow: EscrowDesk = {
-    deposit: async (message) => {
-      deposits.push(message.id);
-      return { url: `https://portal.outreach.test/m/opaque-${deposits.length}`, expiresAt: new Date(Date.now() + 7 * 86_400_000) };
-    },
-  };
   const render = async (m: OutboxMessage): Promise<RenderedMessage> => {
     const [scenario, mode] = m.patientId.split('|') as [Scenario, DeliveryMode];
     return {
@@ -61,6 +61,16 @@ describe('TLS policy matrix over real SMTP sinks', () => {
     world = await startDeliveryWorld();
     db = await openDb();
     outbox = createOutbox(db, { messageIdDomain: 'sender.outreach.test' });
+    portal = createEscrowPortal({
+      db, cipher, audit: createAuditLog({ db, cipher }), publicUrl: 'https://portal.outreach.test',
+      birthDateOf: async () => undefined, deliverCode: async () => undefined,
+    });
+    const escrow: EscrowDesk = {
+      deposit: async (message, rendered, at) => {
+        deposits.push(message.id);
+        return portal.deposit(message, rendered, at);
+      },
+    };
     await outbox.enqueue(
       scenarios.flatMap((s) => modes.map((mode) => ({ campaignId: 'c-matrix', templateVersion: 1, patientId: `${s}|${mode}`, purpose: 'screening', deliveryMode: mode }))),
     );
@@ -106,7 +116,10 @@ describe('TLS policy matrix over real SMTP sinks', () => {
           expect(row.deliveredAs).toBe('notice');
           expect(raw).not.toContain('CANARY');
           expect(raw).not.toContain('screening');
-          expect(raw).toMatch(/portal\.outreach\.test\/m\/opaque-\d+/);
+          const link = /https:\/\/portal\.outreach\.test\/m\/([A-Za-z0-9_-]{43})/.exec(raw);
+          expect(link).not.toBeNull();
+          // The link opens a live escrow entry.
+          expect(await portal.open(link![1]!)).toMatchObject({ locked: false });
         }
       });
     }
