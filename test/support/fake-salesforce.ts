@@ -1,6 +1,7 @@
 // A fake Salesforce org on loopback HTTPS: the OAuth JWT bearer grant, userinfo, REST (SOQL, describe, sObjects, collections) and Bulk API 2.0 ingest, recording what it received.
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify } from 'jose';
 import type { TestCa } from './test-ca.js';
