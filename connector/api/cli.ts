@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { Command } from 'commander';
 import { action, type CliContext } from '../cli-context.js';
 import { fail } from '../errors.js';
-import { startApiServer } from './server.js';
+import { isLoopback, startApiServer } from './server.js';
 
 export function registerServeCommands(program: Command, ctx: CliContext): void {
   program
@@ -28,8 +28,13 @@ export function registerServeCommands(program: Command, ctx: CliContext): void {
           }
         };
         const tls = config.tlsCert && config.tlsKey ? { cert: readPem(config.tlsCert, 'cert'), key: readPem(config.tlsKey, 'key') } : undefined;
+        const host = opts.host ?? config.apiHost;
+        // Refuse before the store opens: plain HTTP leaves this machine only over TLS.
+        if (!tls && !isLoopback(host)) {
+          throw fail('INVALID_CONFIG', `plain HTTP is served only on loopback; set OUTREACH_TLS_CERT and OUTREACH_TLS_KEY to listen on ${host}`);
+        }
         const app = await ctx.app();
-        const { server, url } = await startApiServer(app, { host: opts.host ?? config.apiHost, port, ...(tls ? { tls } : {}) });
+        const { server, url } = await startApiServer(app, { host, port, ...(tls ? { tls } : {}) });
         ctx.out({ url, api: `${url}/api/v1`, tls: Boolean(tls) }, (r: { api: string; tls: boolean }) => `serving the connector API at ${r.api}${r.tls ? '' : ' (plain HTTP, loopback only)'}`);
         app.log.info({ tls: Boolean(tls) }, 'api listening');
         const signal = await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
