@@ -17,7 +17,7 @@ export function campaignHandlers(app: App): Handlers {
   const sending = () => app.sending();
 
   /** A campaign as the contract shows it: the template text the clinician approves, the audience rule and size, the decisions. */
-  const toApi = async (s: SendingService, session: Session, c: ServiceCampaign): Promise<Campaign> => {
+  const toApi = async (s: SendingService, c: ServiceCampaign): Promise<Campaign> => {
     const version = await s.templates.getVersion(c.templateVersionId);
     let audience: Campaign['audience'];
     if (c.audience.kind === 'segment') {
@@ -27,7 +27,7 @@ export function campaignHandlers(app: App): Handlers {
     } else {
       audience = { kind: 'contact', label: c.audience.crmId ?? `patient ${c.audience.patientId}`, definition: null, count: 1 };
     }
-    const decisions = await s.campaigns.decisions(session, c.id);
+    const decisions = await s.campaigns.readDecisions(c.id);
     return {
       id: c.id,
       name: c.name,
@@ -48,7 +48,7 @@ export function campaignHandlers(app: App): Handlers {
   const one = async (context: Parameters<typeof sessionOf>[0], act: (s: SendingService, session: Session) => Promise<ServiceCampaign>): Promise<Campaign> => {
     const session = sessionOf(context);
     const s = await sending();
-    return toApi(s, session, await act(s, session));
+    return toApi(s, await act(s, session));
   };
 
   return {
@@ -59,7 +59,7 @@ export function campaignHandlers(app: App): Handlers {
       const list = await s.campaigns.list(session, { ...(query.status ? { status: query.status as CampaignStatus } : {}), after, limit: query.limit + 1 });
       const more = list.length > query.limit;
       const page = list.slice(0, query.limit);
-      return { campaigns: await Promise.all(page.map((c) => toApi(s, session, c))), nextCursor: more ? page[page.length - 1]!.id : null };
+      return { campaigns: await Promise.all(page.map((c) => toApi(s, c))), nextCursor: more ? page[page.length - 1]!.id : null };
     },
     createCampaign: ({ body }, context) =>
       one(context, (s, session) =>
