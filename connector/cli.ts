@@ -11,6 +11,7 @@ import { registerServeCommands } from './api/cli.js';
 import { registerSegmentCommands } from './segments/cli.js';
 import { registerCampaignCommands } from './campaigns/cli.js';
 import { registerSalesforceCommands } from './salesforce/cli.js';
+import { registerSmartCommands } from './smart/cli.js';
 
 /** Every capability's command registration, in the order `--help` lists them. */
 const registrations: Array<(program: Command, ctx: CliContext) => void> = [
@@ -24,6 +25,7 @@ const registrations: Array<(program: Command, ctx: CliContext) => void> = [
   registerSegmentCommands,
   registerCampaignCommands,
   registerSalesforceCommands,
+  registerSmartCommands,
 ];
 
 export function buildProgram(): Command {

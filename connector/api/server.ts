@@ -14,6 +14,7 @@ import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
 import { createApiMetrics, type ApiMetrics } from './metrics.js';
 import { routeOperations } from './route-operations.js';
 import { buildHandlers } from './routes/index.js';
+import { smartAppPlugin, type SmartAppOptions } from '../smart/smart-routes.js';
 
 export interface ApiServerOptions {
   /** Largest request body in bytes (default 1 MiB); larger bodies get 413. */
@@ -26,6 +27,8 @@ export interface ApiServerOptions {
   handlers?: Handlers;
   /** Process metrics (event loop, memory) in /metrics as well as the request histogram (default true). */
   defaultMetrics?: boolean;
+  /** Options of the SMART approval app (connector/smart): page assets, extra CAs for the EHRs. */
+  smart?: Omit<SmartAppOptions, 'app'>;
 }
 
 declare module 'fastify' {
@@ -168,6 +171,7 @@ export async function createApiServer(app: App, options: ApiServerOptions = {}):
     return sendError(reply, error);
   });
   server.setNotFoundHandler((_request, reply) => sendError(reply, fail('NOT_FOUND', 'no such API route')));
+  await server.register(smartAppPlugin, { app, ...options.smart });
 
   // Syncs started by requests finish (and record their outcome) before the server is gone.
   server.addHook('onClose', async () => built.idle());
