@@ -39,6 +39,17 @@ interface DataKeyRow {
   retired_at: Date | string | null;
 }
 
+/**
+ * A column holding sealed values, registered in `sealed_columns` by the module that owns it. The AAD row id of a value
+ * is `idColumn` as text, or, with rowIdFormat 'hex', the lower-case hex of a bytea key.
+ */
+export interface SealedColumn {
+  table: string;
+  column: string;
+  idColumn: string;
+  rowIdFormat: 'text' | 'hex';
+}
+
 /** What `keys status` lists per data key version. */
 export interface DataKeyInfo {
   purpose: 'seal' | 'blind-index';
@@ -268,9 +279,9 @@ export class Keyring implements FieldCipher {
   }
 
   /** Sealed columns registered by every module's migrations. */
-  async sealedColumns(): Promise<Array<{ table: string; column: string; idColumn: string }>> {
-    const rows = await this.db.query<{ table_name: string; column_name: string; id_column: string }>(q.sealedColumns);
-    return rows.map((r) => ({ table: r.table_name, column: r.column_name, idColumn: r.id_column }));
+  async sealedColumns(): Promise<SealedColumn[]> {
+    const rows = await this.db.query<{ table_name: string; column_name: string; id_column: string; row_id_format: 'text' | 'hex' }>(q.sealedColumns);
+    return rows.map((r) => ({ table: r.table_name, column: r.column_name, idColumn: r.id_column, rowIdFormat: r.row_id_format }));
   }
 
   /** Rows per key version in every sealed column. */

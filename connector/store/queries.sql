@@ -15,7 +15,7 @@ UPDATE data_keys SET wrapped = $3, kek_id = $4
 RETURNING version;
 
 -- name: sealedColumns
-SELECT table_name, column_name, id_column FROM sealed_columns ORDER BY table_name, column_name;
+SELECT table_name, column_name, id_column, row_id_format FROM sealed_columns ORDER BY table_name, column_name;
 
 -- name: insertResealJob
 INSERT INTO reseal_jobs (target_version) VALUES ($1) RETURNING id;

@@ -2,7 +2,7 @@
 import { fail } from '../errors.js';
 import { silentLog, type Log } from '../logger.js';
 import { asBuffer, loadQueries, type Db } from './db.js';
-import { versionBytes, versionPrefix, type Keyring } from './keyring.js';
+import { versionBytes, versionPrefix, type Keyring, type SealedColumn } from './keyring.js';
 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), [
   'openResealJobs',
@@ -44,13 +44,9 @@ export interface ResealOptions {
   log?: Log;
 }
 
-interface ColumnRef {
-  table: string;
-  column: string;
-  idColumn: string;
-}
+type ColumnRef = Pick<SealedColumn, 'table' | 'column' | 'idColumn'>;
 
-function checkColumn(c: ColumnRef): ColumnRef {
+function checkColumn<C extends ColumnRef>(c: C): C {
   if (![c.table, c.column, c.idColumn].every((s) => identifier.test(s))) {
     throw fail('INVALID_CONFIG', 'sealed_columns holds an invalid identifier');
   }
@@ -96,14 +92,18 @@ export async function runResealJobs(db: Db, keyring: Keyring, options: ResealOpt
         continue;
       }
       if (!typeName.test(type.type)) throw fail('INVALID_CONFIG', `unsupported id column type for ${c.table}`);
+      // The AAD row id in SQL, and the id column value back from it.
+      const hex = c.rowIdFormat === 'hex';
+      const rowIdSql = hex ? `encode(${c.idColumn}, 'hex')` : `${c.idColumn}::text`;
+      const fromRowId = (param: string) => (hex ? `decode(${param}, 'hex')` : `${param}::${type.type}`);
       let cursor = p?.cursor ?? null;
       for (;;) {
         if (options.signal?.aborted) return total;
         const current = keyring.currentVersion;
         const select =
-          `SELECT ${c.idColumn}::text AS row_id, ${c.column} AS sealed FROM ${c.table} ` +
+          `SELECT ${rowIdSql} AS row_id, ${c.column} AS sealed FROM ${c.table} ` +
           `WHERE ${c.column} IS NOT NULL AND substring(${c.column} from 1 for ${versionBytes}) <> $1` +
-          (cursor === null ? '' : ` AND ${c.idColumn} > $3::${type.type}`) +
+          (cursor === null ? '' : ` AND ${c.idColumn} > ${fromRowId('$3')}`) +
           ` ORDER BY ${c.idColumn} LIMIT $2`;
         const rows = await db.query<{ row_id: string; sealed: Uint8Array }>(
           select,
@@ -127,7 +127,7 @@ export async function runResealJobs(db: Db, keyring: Keyring, options: ResealOpt
             const updated = await tx.query(
               `UPDATE ${c.table} t SET ${c.column} = v.sealed ` +
                 `FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS v(row_id, old, sealed) ` +
-                `WHERE t.${c.idColumn} = v.row_id::${type.type} AND t.${c.column} = v.old RETURNING 1`,
+                `WHERE t.${c.idColumn} = ${fromRowId('v.row_id')} AND t.${c.column} = v.old RETURNING 1`,
               [ids, olds, news],
             );
             n = updated.length;

@@ -4,7 +4,7 @@ import type { Db } from '../../../connector/store/db.js';
 export async function cleanStore(db: Db): Promise<void> {
   await db.exec(`
     TRUNCATE data_keys, reseal_jobs, reseal_progress, patients, quarantine, sync_state RESTART IDENTITY CASCADE;
-    DROP TABLE IF EXISTS t_sealed;
-    DELETE FROM sealed_columns WHERE table_name = 't_sealed';
+    DROP TABLE IF EXISTS t_sealed, t_tokens;
+    DELETE FROM sealed_columns WHERE table_name IN ('t_sealed', 't_tokens');
   `);
 }

@@ -173,6 +173,22 @@ describe.each(storeKinds)('keyring on %s', (kind) => {
     await expect(keyring.retire(2)).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 
+  it('reseals columns keyed by a bytea hash whose AAD row id is its hex', async () => {
+    const { keyring } = await openKeyring(db, { home });
+    await db.exec(`CREATE TABLE t_tokens (token_hash bytea PRIMARY KEY, target bytea);
+      INSERT INTO sealed_columns (table_name, column_name, id_column, row_id_format) VALUES ('t_tokens', 'target', 'token_hash', 'hex');`);
+    const hashes = Array.from({ length: 7 }, () => randomBytes(32));
+    const at = (h: Buffer) => ({ table: 't_tokens', column: 'target', rowId: h.toString('hex') });
+    await db.query('INSERT INTO t_tokens SELECT * FROM unnest($1::bytea[], $2::bytea[])', [hashes, hashes.map((h, i) => keyring.seal(`https://example.org/${i}`, at(h)))]);
+    await keyring.rotate();
+    expect(await runResealJobs(db, keyring, { batchSize: 3 })).toBe(7);
+    const rows = await db.query<{ token_hash: Uint8Array; target: Uint8Array }>('SELECT token_hash, target FROM t_tokens');
+    expect(rows.every((r) => sealedVersion(r.target) === 2)).toBe(true);
+    const opened = rows.map((r) => keyring.openText(r.target, at(Buffer.from(r.token_hash)))).sort();
+    expect(opened).toEqual(Array.from({ length: 7 }, (_, i) => `https://example.org/${i}`).sort());
+    await keyring.retire(1);
+  });
+
   it('a reseal stopped between batches resumes from its cursor', async () => {
     const { keyring } = await openKeyring(db, { home });
     await fill(keyring, 30);
