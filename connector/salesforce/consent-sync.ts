@@ -150,38 +150,59 @@ export async function pushConsent(
   return { report, lastEventId, complete: failures.length === 0 };
 }
 
-/** Reads Contacts opted out of e-mail since `since` and records a channel opt-out for their patients. */
-export async function pullOptOuts(conn: Connection, since: Date | null, deps: ConsentSyncDeps): Promise<OptOutPullReport> {
-  const { consent, links } = deps;
-  const soql =
-    'SELECT Id, SystemModstamp FROM Contact WHERE HasOptedOutOfEmail = true' +
-    (since ? ` AND SystemModstamp >= ${soqlDateTime(since)}` : '') +
-    ' ORDER BY SystemModstamp, Id';
+/**
+ * Reads opt-outs made in Salesforce since `since` and records a channel opt-out for their patients: Contacts with
+ * HasOptedOutOfEmail, and (where the org has it) e-mail ContactPointTypeConsent rows set to OptOut for every purpose that
+ * this connector did not write itself.
+ */
+export async function pullOptOuts(conn: Connection, since: Date | null, hasConsentObject: boolean, deps: ConsentSyncDeps): Promise<OptOutPullReport> {
+  const after = since ? ` AND SystemModstamp >= ${soqlDateTime(since)}` : '';
   const report: OptOutPullReport = { contacts: 0, recorded: 0, alreadyOptedOut: 0, unlinked: 0, watermark: since };
-  for await (const page of queryPages<{ Id: string; SystemModstamp: string }>(conn, soql)) {
-    report.contacts += page.length;
-    for (const c of page) {
-      const modified = parseSalesforceDate(c.SystemModstamp);
-      if (!report.watermark || modified > report.watermark) report.watermark = modified;
-    }
-    const patients = await links.patientsOf(page.map((c) => c.Id));
-    report.unlinked += page.length - patients.size;
-    if (patients.size === 0) continue;
-    const current = await consent.currentMany([...new Set(patients.values())]);
-    const optedOut = new Set(current.filter((r) => r.purpose === CHANNEL_WIDE && r.channel === 'email' && r.status === 'revoked').map((r) => r.patientId));
-    const changes: AuthorizationChange[] = [];
-    const seen = new Set<string>();
-    for (const [contactId, patientId] of patients) {
-      const key = String(patientId);
-      if (optedOut.has(key) || seen.has(key)) {
-        report.alreadyOptedOut += 1;
-        continue;
+  const advance = (stamp: string) => {
+    const modified = parseSalesforceDate(stamp);
+    if (!report.watermark || modified > report.watermark) report.watermark = modified;
+  };
+  const contactSoql = `SELECT Id, SystemModstamp FROM Contact WHERE HasOptedOutOfEmail = true${after} ORDER BY SystemModstamp, Id`;
+  for await (const page of queryPages<{ Id: string; SystemModstamp: string }>(conn, contactSoql)) {
+    for (const c of page) advance(c.SystemModstamp);
+    await recordOptOuts(page.map((c) => c.Id), report, deps);
+  }
+  if (hasConsentObject) {
+    const consentSoql =
+      `SELECT PartyId, SystemModstamp FROM ContactPointTypeConsent WHERE ContactPointType = 'Email' AND PrivacyConsentStatus = 'OptOut'` +
+      ` AND DataUsePurposeId = null AND CaptureSource != '${captureSource}'${after} ORDER BY SystemModstamp, Id`;
+    for await (const page of queryPages<{ PartyId: string; SystemModstamp: string }>(conn, consentSoql)) {
+      for (const c of page) advance(c.SystemModstamp);
+      const parties = [...new Set(page.map((c) => c.PartyId).filter(Boolean))];
+      for (let i = 0; i < parties.length; i += 200) {
+        const ids = parties.slice(i, i + 200).map(soqlId);
+        for await (const contacts of queryPages<{ Id: string }>(conn, `SELECT Id FROM Contact WHERE IndividualId IN (${ids.join(', ')})`)) {
+          await recordOptOuts(contacts.map((c) => c.Id), report, deps);
+        }
       }
-      seen.add(key);
-      changes.push({ patientId, purpose: CHANNEL_WIDE, channel: 'email', status: 'revoked', source: 'crm', sourceRef: `salesforce/Contact/${contactId}` });
     }
-    await consent.record(changes, salesforceActor);
-    report.recorded += changes.length;
   }
   return report;
+}
+
+async function recordOptOuts(contactIds: readonly string[], report: OptOutPullReport, deps: ConsentSyncDeps): Promise<void> {
+  const { consent, links } = deps;
+  report.contacts += contactIds.length;
+  const patients = await links.patientsOf(contactIds);
+  report.unlinked += contactIds.length - patients.size;
+  if (patients.size === 0) return;
+  const current = await consent.currentMany([...new Set(patients.values())]);
+  const optedOut = new Set(current.filter((r) => r.purpose === CHANNEL_WIDE && r.channel === 'email' && r.status === 'revoked').map((r) => r.patientId));
+  const changes: AuthorizationChange[] = [];
+  for (const [contactId, patientId] of patients) {
+    const key = String(patientId);
+    if (optedOut.has(key)) {
+      report.alreadyOptedOut += 1;
+      continue;
+    }
+    optedOut.add(key);
+    changes.push({ patientId, purpose: CHANNEL_WIDE, channel: 'email', status: 'revoked', source: 'crm', sourceRef: `salesforce/Contact/${contactId}` });
+  }
+  await consent.record(changes, salesforceActor);
+  report.recorded += changes.length;
 }

@@ -243,7 +243,7 @@ export class SalesforceSync {
     await this.linkContacts();
     const record = (await this.connections.get())!;
     const report = await this.guard('read opted-out Contacts', () =>
-      pullOptOuts(connection, record.optOutWatermark, { db: this.db, audit: this.audit, consent: this.consent, links: this.links, clock: this.clock }),
+      pullOptOuts(connection, record.optOutWatermark, record.hasConsentObject, { db: this.db, audit: this.audit, consent: this.consent, links: this.links, clock: this.clock }),
     );
     await this.connections.markOptOutPull(this.clock(), report.watermark);
     this.log.info({ contacts: report.contacts, recorded: report.recorded, unlinked: report.unlinked }, 'salesforce opt-outs pulled');

@@ -286,6 +286,13 @@ describe.each(storeKinds)('Salesforce sync on %s', (kind) => {
     expect(third).toMatchObject({ patients: 1, contactsUpdated: 1, consentRecordsWritten: 1 });
     expect(org.records('ContactPointTypeConsent')).toHaveLength(2);
     expect(org.records('ContactPointTypeConsent').find((c) => c.PartyId === individual2)!.PrivacyConsentStatus).toBe('OptOut');
+
+    // Our own OptOut record (a marketing revocation) is not read back as a channel opt-out; one made in Salesforce is.
+    expect(await sync.pullOptOuts()).toMatchObject({ recorded: 0 });
+    expect((await consent.isAllowed(patientIds[1]!, 'appointment-reminder')).allowed).toBe(true);
+    org.insert('ContactPointTypeConsent', { Name: 'Email', PartyId: individual2, ContactPointType: 'Email', PrivacyConsentStatus: 'OptOut', CaptureSource: 'Web form' });
+    expect(await sync.pullOptOuts()).toMatchObject({ recorded: 1 });
+    expect((await consent.isAllowed(patientIds[1]!, 'appointment-reminder')).reason).toBe('channel-opted-out');
   });
 
   it('skips ContactPointTypeConsent where the org does not have it', async () => {
