@@ -79,7 +79,6 @@ function replyReader(socket: net.Socket) {
         pending = { resolve, reject };
         tryResolve();
       }),
-    fail: (err: Error) => pending?.reject(err),
     detach: () => socket.off('data', onData),
   };
 }

@@ -162,9 +162,8 @@ export function createTransport(options: TransportOptions): Transport {
     const servername = relay ? relay.host : request.candidate.mx;
     const verified = relay ? true : request.tls === 'verified';
     const target = relay ? { host: relay.host, port: relay.port } : request.candidate.target;
-    let daneVerdict: unknown;
     const tls = verified
-      ? verifiedTlsOptions({ servername, ca: options.ca ?? [], tlsa: relay ? [] : request.candidate.tlsa, onDane: (d) => (daneVerdict = d) })
+      ? verifiedTlsOptions({ servername, ca: options.ca ?? [], tlsa: relay ? [] : request.candidate.tlsa })
       : // PHI-free content only (the policy guarantees it): encrypt when the server can, verify nothing.
         { ...(isIP(servername) ? {} : { servername }), rejectUnauthorized: false };
     const conn = new SMTPConnection({
@@ -203,7 +202,6 @@ export function createTransport(options: TransportOptions): Transport {
           return reject(Object.assign(new Error('connection is not verified TLS'), { code: 'ETLS' }));
         }
         pooled.peer = secure ? describePeer(socket as TLSSocket, (socket as TLSSocket).authorized) : { ...noTls, failure: 'no-tls' };
-        void daneVerdict;
         const finish = () => {
           settled = true;
           resolve(pooled);
