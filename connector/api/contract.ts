@@ -315,7 +315,7 @@ export const routes = {
   login: { method: 'POST', path: '/session', access: 'public', summary: 'Sign in; returns a bearer token', body: LoginRequest, response: Session, status: 201 },
   currentSession: { method: 'GET', path: '/session', access: 'session', summary: 'The signed-in user and session limits', response: SessionInfo },
   logout: { method: 'DELETE', path: '/session', access: 'session', summary: 'Sign out (ends the token)', response: NoContent },
-  changePassword: { method: 'POST', path: '/session/password', access: 'session', summary: 'Change your own password (required after a one-time password); other sessions end', body: ChangePasswordRequest, response: NoContent },
+  changePassword: { method: 'POST', path: '/session/password', access: 'session', summary: 'Change your own password (required after a one-time password); every session of the user ends, sign in again', body: ChangePasswordRequest, response: NoContent },
 
   lookupPatient: { method: 'GET', path: '/patients/lookup', access: all, summary: 'PHI-safe patient summary and consent by CRM id or e-mail (blind index)', query: PatientLookupQuery, response: PatientSummary },
   consentStatus: { method: 'GET', path: '/consent/:patientId', access: all, summary: 'Current authorization and opt-out state', params: PatientParams, response: ConsentStatus },
