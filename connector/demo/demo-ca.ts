@@ -1,4 +1,4 @@
-// A throw-away certificate authority for TLS tests: a CA and leaf certificates (valid, expired, wrong host, self-signed) that tests trust explicitly.
+// The demo CA (and the tests' CA): a throw-away certificate authority and leaf certificates (valid, expired, wrong host, self-signed) that the demo and the tests trust explicitly, never by disabling verification.
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 

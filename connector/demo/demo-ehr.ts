@@ -1,4 +1,4 @@
-// A loopback FHIR R4 server of our own: search paging, 429s, async $export with NDJSON, and a SMART token endpoint that verifies assertions.
+// The demo EHR (and the tests' FHIR server): a loopback FHIR R4 server with search paging, injectable faults, async $export with NDJSON, and a SMART token endpoint that verifies client assertions.
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -50,7 +50,7 @@ export interface FhirTestServerOptions {
   export?: ExportSettings;
   /** Page size when the client sends no _count. */
   defaultPageSize?: number;
-  /** Serve HTTPS with this key and certificate (from test/support/test-ca.ts). */
+  /** Serve HTTPS with this key and certificate (from the demo CA, connector/demo/demo-ca.ts). */
   tls?: { key: string; cert: string };
 }
 
@@ -170,10 +170,25 @@ export async function startFhirTestServer(options: FhirTestServerOptions = {}): 
     json(res, 200, { access_token: accessToken, token_type: 'bearer', expires_in: options.tokenLifetimeSeconds ?? 300, scope }, { 'cache-control': 'no-store' });
   }
 
+  // Resources by type, rebuilt when a test adds or removes resources (thousands of demo patients page quickly).
+  let indexed: { size: number; byType: Map<string, Resource[]> } | undefined;
+  const ofType = (type: string): Resource[] => {
+    if (!indexed || indexed.size !== resources.length) {
+      const byType = new Map<string, Resource[]>();
+      for (const r of resources) {
+        let list = byType.get(r.resourceType);
+        if (!list) byType.set(r.resourceType, (list = []));
+        list.push(r);
+      }
+      indexed = { size: resources.length, byType };
+    }
+    return indexed.byType.get(type) ?? [];
+  };
+
   function search(res: ServerResponse, type: string, query: Record<string, string>): void {
     const count = Number(query._count ?? options.defaultPageSize ?? 50);
     const offset = Number(query._offset ?? 0);
-    let matches = resources.filter((r) => r.resourceType === type);
+    let matches = ofType(type);
     const lu = query._lastUpdated;
     if (lu?.startsWith('gt')) matches = matches.filter((r) => (r.meta?.lastUpdated ?? '') > lu.slice(2));
     const page = matches.slice(offset, offset + count);
@@ -209,7 +224,7 @@ export async function startFhirTestServer(options: FhirTestServerOptions = {}): 
 
   function exportedOf(job: Job, type: string): Resource[] {
     if (job.level !== 'system' && exportSettings.patientCompartmentOnly && (type === 'Practitioner' || type === 'Organization')) return [];
-    return resources.filter((r) => r.resourceType === type && (!job.since || (r.meta?.lastUpdated ?? '') > job.since));
+    return ofType(type).filter((r) => !job.since || (r.meta?.lastUpdated ?? '') > job.since);
   }
 
   function status(res: ServerResponse, job: Job): void {

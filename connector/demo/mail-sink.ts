@@ -1,4 +1,4 @@
-// Loopback SMTP sinks (smtp-server): STARTTLS with a given certificate, no STARTTLS, or STARTTLS that fails; records every message's bytes and whether it crossed TLS.
+// The demo's receiving mail domains (and the tests' SMTP sinks): loopback smtp-server instances with STARTTLS with a given certificate, no STARTTLS, or STARTTLS that fails; records every message's bytes and whether it crossed TLS.
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 
 export type SinkMode = 'starttls' | 'no-starttls' | 'starttls-broken';

@@ -1,0 +1,104 @@
+// `npm run demo [-- --once]`: the whole product on embedded defaults, on loopback; prints its steps and counts, serves the API, the portal and the demo inbox until Ctrl-C.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { asOutreachError } from '../errors.js';
+import { startApiServer } from '../api/server.js';
+import { runDemo, type DemoSummary } from './scenario.js';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const say = (line: string) => void process.stdout.write(`${line}\n`);
+
+/** Builds the extension with the project's own build (`npm run build`), in a child process: connector code never imports extension code. */
+async function buildExtension(): Promise<boolean> {
+  const vite = fileURLToPath(new URL('../../node_modules/vite/bin/vite.js', import.meta.url));
+  if (!existsSync(vite)) return false;
+  const child = spawn(process.execPath, [vite, 'build', '--config', 'extension/vite.config.ts', '--logLevel', 'warn'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return code === 0;
+}
+
+async function main(): Promise<number> {
+  const program = new Command()
+    .name('npm run demo --')
+    .description('Secure Outreach on embedded defaults: a demo EHR, two mail domains, the connector and its API, all on 127.0.0.1')
+    .option('--once', 'run the scenario, print a JSON summary line and exit (0 only if every step worked)')
+    .option('--patients <n>', 'generated patients in the demo EHR', '3000')
+    .option('--seed <n>', 'seed of the generated population', '20261123')
+    .option('--no-extension', 'do not build the browser extension')
+    .parse();
+  const opts = program.opts<{ once?: boolean; patients: string; seed: string; extension: boolean }>();
+  const patients = Number(opts.patients);
+  const seed = Number(opts.seed);
+  if (!Number.isInteger(patients) || patients < 1 || patients > 50_000) throw new Error('--patients must be 1-50000');
+  if (!Number.isInteger(seed)) throw new Error('--seed must be an integer');
+
+  const config = loadConfig();
+  say(`Secure Outreach demo: OUTREACH_HOME=${config.home}`);
+  const started = Date.now();
+  const demo = await runDemo({ config, patients, seed, apiPort: opts.once ? 0 : config.apiPort, say });
+  const summary: DemoSummary = demo.summary;
+  let exitCode = summary.ok ? 0 : 1;
+  try {
+    if (summary.ok && demo.app && demo.web && demo.world) {
+      const api = await startApiServer(demo.app, { host: '127.0.0.1', port: opts.once ? 0 : config.apiPort }).catch(async (err) => {
+        // The configured port is taken (another demo?): any free port will do.
+        if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+        return startApiServer(demo.app!, { host: '127.0.0.1', port: 0 });
+      });
+      demo.closeApi = () => api.server.close();
+      summary.urls = {
+        api: `${api.url}/api/v1`,
+        openApi: `${api.url}/api/v1/openapi.json`,
+        inbox: demo.web.url,
+        portal: `${demo.web.url}/m/<link from a notice in the inbox>`,
+        ehr: demo.world.ehr.url,
+      };
+      say('');
+      say(`API        ${summary.urls.api}   (sign in with POST /api/v1/session and a user above)`);
+      say(`OpenAPI    ${summary.urls.openApi}`);
+      say(`demo inbox ${summary.urls.inbox}   (what each mailbox received; the notices link to the escrow portal)`);
+      say(`portal     ${demo.web.url}/m/…   (one-time code by email, then the date of birth)`);
+      say(`demo EHR   ${summary.urls.ehr}   (FHIR R4, SMART backend services, Bulk $export)`);
+      say(`logs       ${config.logFile ?? `${config.home}/logs/demo.log`}`);
+    }
+    if (opts.once) {
+      say(`done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${summary.ok ? 'every step worked' : `failed at ${summary.failedStep}`}`);
+      say(`DEMO-SUMMARY ${JSON.stringify(summary)}`);
+      return exitCode;
+    }
+    if (!summary.ok) return exitCode;
+    if (opts.extension) {
+      say('building the browser extension (npm run build)…');
+      if (await buildExtension()) {
+        say(`extension  ${repoRoot}dist/extension: open chrome://extensions (or edge://extensions), switch on Developer mode, "Load unpacked", pick that folder;`);
+        say(`           in its options set the connector URL to ${summary.urls!.api.replace(/\/api\/v1$/, '')} and sign in as marketer or clinician.`);
+      } else say('the extension did not build: run npm run build to see why');
+    }
+    say('');
+    say('serving until Ctrl-C');
+    await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+    say('stopping');
+    return 0;
+  } catch (err) {
+    const e = asOutreachError(err);
+    say(`FAILED: ${e.code}: ${e.message}`);
+    exitCode = 1;
+    return exitCode;
+  } finally {
+    await demo.close();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
