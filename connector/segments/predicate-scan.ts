@@ -8,6 +8,7 @@ import {
   APPOINTMENT,
   CONDITION,
   COVERAGE,
+  COVERAGE_GAPS,
   DATED_CODE,
   genderCodes,
   normalize,
@@ -154,7 +155,7 @@ export function compilePredicate(index: SegmentIndex, p: SegmentPredicate, asOf:
         const byType = typeMask ? typeMask[typeCode[i]!]! | typeMask[typeText[i]!]! : 1;
         return (anyState | (isActive ^ flip)) & byPayer & byType;
       };
-      return entryPredicate(t, universe, hit, (out) => {
+      const compiled = entryPredicate(t, universe, hit, (out) => {
         const patient = t.patient;
         // The payer and type masks are rare: one specialised loop for the hot "active coverage" case.
         if (payerMask || typeMask) {
@@ -173,6 +174,22 @@ export function compilePredicate(index: SegmentIndex, p: SegmentPredicate, asOf:
           out[row >>> 5]! |= (anyState | (isActive ^ flip)) << (row & 31);
         }
       });
+      if (payerMask || typeMask) return compiled;
+      if (p.active === true) return coveredOn(index.coveredDays, asOf, compiled, universe);
+      // Refining candidates on "active coverage" is hot too: walk the row's entries with the test inline.
+      return {
+        scan: compiled.scan,
+        test: (row) => {
+          const patient = t.patient;
+          for (let i = t.start(row); i >= 0 && i < t.length && patient[i] === row; i++) {
+            const s = start[i]!;
+            const e = end[i]!;
+            const isActive = active[i]! & (+(s === NO_DAY) | +(s <= asOf)) & (+(e === NO_DAY) | +(e >= asOf));
+            if ((anyState | (isActive ^ flip)) === 1) return true;
+          }
+          return false;
+        },
+      };
     }
     case 'procedure':
       return datedCodeEntries(index.procedures, codeMask(index.dict.code, p), p.withinDays, asOf, universe);
@@ -213,6 +230,37 @@ export function compilePredicate(index: SegmentIndex, p: SegmentPredicate, asOf:
       };
     }
   }
+}
+
+/**
+ * "Covered on day D" from the per-row merged period: (D - from) >>> 0 <= to - from, one cache line a row. Rows whose
+ * periods leave gaps (rare) take the entry walk of `byEntries`.
+ */
+function coveredOn(covered: Int32Array, asOf: number, byEntries: CompiledPredicate, universe: Bitset): CompiledPredicate {
+  const test = (r: number) => {
+    const from = covered[r * 2]!;
+    return from === COVERAGE_GAPS ? byEntries.test(r) : (asOf - from) >>> 0 <= covered[r * 2 + 1]! - from;
+  };
+  return {
+    scan: () => {
+      const out = new Uint32Array(universe.length);
+      for (let w = 0; w < universe.length; w++) {
+        const u = universe[w]!;
+        if (u === 0) continue;
+        let bits = 0;
+        const base = w << 5;
+        for (let b = 31; b >= 0; b--) {
+          const r = base + b;
+          const from = covered[r * 2]!;
+          const hit = from === COVERAGE_GAPS ? +byEntries.test(r) : +((asOf - from) >>> 0 <= covered[r * 2 + 1]! - from);
+          bits = (bits << 1) | hit;
+        }
+        out[w] = bits & u;
+      }
+      return out;
+    },
+    test,
+  };
 }
 
 /** Which dictionary codes a selector takes: listed codes (in `system`, or any system) or members of the value set. */
@@ -278,6 +326,24 @@ function intRange(col: Int32Array, lo: number, hi: number, universe: Bitset): Co
 }
 
 function floatRange(col: Float64Array, lo: number, hi: number, universe: Bitset): CompiledPredicate {
+  // `> x` and `>= x` need one comparison per row (NaN, "no value", fails it as it fails both).
+  if (hi === Number.POSITIVE_INFINITY) {
+    return {
+      scan: () => {
+        const out = new Uint32Array(universe.length);
+        for (let w = 0; w < universe.length; w++) {
+          const u = universe[w]!;
+          if (u === 0) continue;
+          let bits = 0;
+          const base = w << 5;
+          for (let b = 31; b >= 0; b--) bits = (bits << 1) | +(col[base + b]! >= lo);
+          out[w] = bits & u;
+        }
+        return out;
+      },
+      test: (r) => col[r]! >= lo,
+    };
+  }
   return {
     scan: () => {
       const out = new Uint32Array(universe.length);

@@ -66,6 +66,12 @@ export class SegmentIndex {
   lastVisitDay: Int32Array;
   a1cValue: Float64Array;
   a1cDay: Int32Array;
+  /**
+   * The days a patient is covered, as one [from, to] pair per row (interleaved, one cache line): the union of the
+   * active coverage periods when it is one interval; empty is [1, 0]; COVERAGE_GAPS in `from` when the union has
+   * gaps (the entries are then read instead).
+   */
+  coveredDays: Int32Array;
   /** First letters of given and family name (for the masked preview only). */
   initials: Uint16Array;
 
@@ -103,6 +109,7 @@ export class SegmentIndex {
     this.lastVisitDay = new Int32Array(rows).fill(NO_DAY);
     this.a1cValue = new Float64Array(rows).fill(Number.NaN);
     this.a1cDay = new Int32Array(rows).fill(NO_DAY);
+    this.coveredDays = emptyCoverage(rows);
     this.initials = new Uint16Array(rows * 2);
     const entries = Math.max(1024, rows);
     this.lastVisitReasons = new EntryTable(1, 0, rows, entries);
@@ -181,6 +188,7 @@ export class SegmentIndex {
       this.observations.ints[OBSERVATION.day]![i] = dayNumber(o.date);
       this.observations.nums[OBSERVATION.value]![i] = o.value;
     }
+    this.setCoveredDays(row, facts);
     for (const c of facts.coverage) {
       const i = this.coverage.add(row);
       const cols = this.coverage.ints;
@@ -227,6 +235,8 @@ export class SegmentIndex {
     this.lastVisitDay[id] = NO_DAY;
     this.a1cValue[id] = Number.NaN;
     this.a1cDay[id] = NO_DAY;
+    this.coveredDays[id * 2] = 1;
+    this.coveredDays[id * 2 + 1] = 0;
     this.initials[id * 2] = this.initials[id * 2 + 1] = 0;
     this.size--;
     this.version++;
@@ -256,11 +266,41 @@ export class SegmentIndex {
   bytes(): number {
     let n = this.present.byteLength + this.suppressed.byteLength;
     for (const b of this.authorized.values()) n += b.byteLength;
-    for (const col of [this.gender, this.birthDay, this.state, this.city, this.postalCode, this.pcpReference, this.pcpNpi, this.lastVisitDay, this.a1cValue, this.a1cDay, this.initials]) {
+    for (const col of [this.gender, this.birthDay, this.state, this.city, this.postalCode, this.pcpReference, this.pcpNpi, this.lastVisitDay, this.a1cValue, this.a1cDay, this.coveredDays, this.initials]) {
       n += col.byteLength;
     }
     for (const t of this.tables()) n += t.bytes();
     return n;
+  }
+
+  /** Merges the active coverage periods; one interval goes in the row, gaps are flagged. */
+  private setCoveredDays(row: number, facts: PatientFacts): void {
+    const periods: Array<[number, number]> = [];
+    for (const c of facts.coverage) {
+      if (!c.active) continue;
+      const s = dayNumber(c.start);
+      const e = dayNumber(c.end);
+      const from = s === NO_DAY ? NO_DAY + 1 : s;
+      const to = e === NO_DAY ? MAX_DAY : e;
+      if (from <= to) periods.push([from, to]);
+    }
+    let from = 1;
+    let to = 0;
+    if (periods.length > 0) {
+      periods.sort((a, b) => a[0] - b[0]);
+      [from, to] = periods[0]!;
+      for (let i = 1; i < periods.length; i++) {
+        const [f, t] = periods[i]!;
+        if (f > to + 1) {
+          from = COVERAGE_GAPS;
+          to = 0;
+          break;
+        }
+        if (t > to) to = t;
+      }
+    }
+    this.coveredDays[row * 2] = from;
+    this.coveredDays[row * 2 + 1] = to;
   }
 
   private tables(): EntryTable[] {
@@ -298,12 +338,26 @@ export class SegmentIndex {
     a1c.set(this.a1cValue);
     this.a1cValue = a1c;
     this.a1cDay = grownI32(this.a1cDay, rows, NO_DAY);
+    const covered = emptyCoverage(rows);
+    covered.set(this.coveredDays);
+    this.coveredDays = covered;
     const initials = new Uint16Array(rows * 2);
     initials.set(this.initials);
     this.initials = initials;
     for (const t of this.tables()) t.growRows(rows);
     this.capacity = rows;
   }
+}
+
+/** The largest day number (open-ended periods end here). */
+export const MAX_DAY = 2147483647;
+/** `coveredDays[2r]` when row r's active coverage periods leave gaps. */
+export const COVERAGE_GAPS = NO_DAY;
+
+function emptyCoverage(rows: number): Int32Array {
+  const out = new Int32Array(rows * 2);
+  for (let i = 0; i < out.length; i += 2) out[i] = 1;
+  return out;
 }
 
 function roundRows(n: number): number {

@@ -116,6 +116,34 @@ describe('segment index', () => {
     );
   });
 
+  it('merges adjacent coverage periods, keeps a one-day gap uncovered, and reads open ends', () => {
+    const index = new SegmentIndex();
+    const base = { patientId: 'p', source: 's', deceased: false, encounters: [], conditions: [], observations: [], procedures: [], medications: [], appointments: [] };
+    const cov = (start: string | undefined, end: string | undefined, active = true) => ({ active, source: 'Coverage' as const, ...(start ? { start } : {}), ...(end ? { end } : {}) });
+    const periods = {
+      1: [cov('2026-01-01', '2026-06-29'), cov('2026-06-30', '2026-12-31')], // adjacent: one period
+      2: [cov('2026-01-01', '2026-06-29'), cov('2026-07-01', '2026-12-31')], // a gap on 06-30 exactly
+      3: [cov(undefined, '2026-06-30')], // open start
+      4: [cov('2026-06-30', undefined), cov('2020-01-01', '2021-01-01')], // open end, and an old period (gaps)
+      5: [cov('2026-01-01', '2026-12-31', false)], // inactive
+      6: [cov('2026-07-01', '2026-06-01')], // empty period
+      7: [cov('2026-01-01', '2026-07-15'), cov('2026-03-01', '2026-06-30')], // overlapping
+    } as const;
+    for (const [id, coverage] of Object.entries(periods)) index.upsert(Number(id), { ...base, coverage: [...coverage] });
+    const on = (day: string) => setRowsAfter(evaluateSegment(index, { type: 'coverage', active: true }, dayNumber(day)), -1, 100);
+    expect(on('2026-06-30')).toEqual([1, 3, 4, 7]);
+    expect(on('2026-07-01')).toEqual([1, 2, 4, 7]);
+    expect(on('2020-06-01')).toEqual([3, 4]);
+    expect(on('2026-06-29')).toEqual([1, 2, 3, 7]);
+    // The same through the row test used when refining candidates.
+    const test = compilePredicate(index, { type: 'coverage', active: true }, dayNumber('2026-06-30')).test;
+    expect([1, 2, 3, 4, 5, 6, 7].filter(test)).toEqual([1, 3, 4, 7]);
+    // `active: false` is "has a coverage not active on the day" (row 1's first period has ended); "no active coverage"
+    // is `not` of `active: true`.
+    expect(setRowsAfter(evaluateSegment(index, { type: 'coverage', active: false }, dayNumber('2026-06-30')), -1, 100)).toEqual([1, 2, 4, 5, 6]);
+    expect(setRowsAfter(evaluateSegment(index, { not: { type: 'coverage', active: true } }, dayNumber('2026-06-30')), -1, 100)).toEqual([2, 5, 6]);
+  });
+
   it('keeps counts right through thousands of replacements of the same patients', () => {
     const index = new SegmentIndex();
     const facts = (id: number, round: number) => ({
