@@ -44,3 +44,10 @@ RETURNING use_bulk_export;
 
 -- name: finishEndpointSync
 UPDATE endpoint_runs SET last_sync_status = $3, last_sync_at = $4, last_sync_error = $5 WHERE endpoint = $1 AND last_sync_id = $2;
+
+-- name: lastCampaign
+SELECT c.id::text AS id, c.name, o.finished_at AS sent_at
+  FROM delivery_outbox o JOIN campaigns c ON c.id::text = o.campaign_id
+ WHERE o.patient_id = $1 AND o.state IN ('delivered', 'notice_sent') AND o.finished_at IS NOT NULL
+ ORDER BY o.finished_at DESC
+ LIMIT 1;

@@ -10,7 +10,7 @@ import type { ConsentStatus, PatientSummary } from '../contract.js';
 import type { AuditWrite } from '../audit-batcher.js';
 import { actorOf, auditedBy, sessionOf, type Handlers } from '../handler.js';
 
-const q = loadQueries(new URL('../queries.sql', import.meta.url), ['patientExists'] as const);
+const q = loadQueries(new URL('../queries.sql', import.meta.url), ['patientExists', 'lastCampaign'] as const);
 
 const asCurrent = (r: AuthorizationRecord | undefined): CurrentAuthorization | undefined =>
   r && { id: r.id, status: r.status, grantedAt: r.grantedAt, expiresAt: r.expiresAt, textVersion: r.textVersion };
@@ -75,10 +75,17 @@ export function consentHandlers(app: App, auditRead: AuditWrite, clock: () => Da
         const none: PatientSummary = { found: false, patientId: null, consent: null, lastCampaign: null };
         return none;
       }
-      const consent = await status(String(id));
+      const [consent, [last]] = await Promise.all([
+        status(String(id)),
+        app.db.query<{ id: string; name: string; sent_at: Date }>(q.lastCampaign, [String(id)]),
+      ]);
       await auditRead(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', patientId: id, entity: `lookup/${by}` }));
-      // Campaign history joins here once campaigns record their sends.
-      return { found: true, patientId: String(id), consent, lastCampaign: null };
+      return {
+        found: true,
+        patientId: String(id),
+        consent,
+        lastCampaign: last ? { id: String(last.id), name: last.name, sentAt: new Date(last.sent_at).toISOString() } : null,
+      };
     },
 
     consentStatus: async ({ params }, context) => {

@@ -4,6 +4,7 @@ import { apiPrefix } from '../../../connector/api/contract.js';
 import { startDnsServer, type TestDnsServer } from '../../support/dns-server.js';
 import { storeKinds } from '../../support/postgres.js';
 import { syntheticFacts } from '../store/synthetic-facts.js';
+import { TemplateStore } from '../../../connector/compose/template-store.js';
 import { startApiWorld, type ApiWorld } from './api-world.js';
 
 const crmId = '003000000000001AAA';
@@ -49,6 +50,32 @@ describe.each(storeKinds)('patients, consent, senders and audit over HTTP on %s'
       ['marketer', null],
     ]);
     expect(rows[0]!.patientBlind).toBe(world.app.audit.patientBlind(patientId));
+  });
+
+  it('shows the last campaign that reached the patient, from the outbox', async () => {
+    const version = await new TemplateStore(world.app.db).create({ name: 'Checkup', content: { subject: 'Time for a checkup', preheader: '', html: '<p>Hi</p>', text: 'Hi' }, actor: 'marketer' });
+    const campaign = async (name: string) =>
+      (
+        await world.app.db.query<{ id: string }>(
+          `INSERT INTO campaigns (name, status, purpose, delivery_mode, template_version_id, audience_kind, contact_patient_id, created_by, created_at, updated_at)
+           VALUES ($1, 'sent', 'appointment-reminder', 'tls-or-escrow', $2, 'contact', $3, 'marketer', now(), now()) RETURNING id::text AS id`,
+          [name, version.versionId, patientId],
+        )
+      )[0]!.id;
+    const spring = await campaign('Spring checkups');
+    const autumn = await campaign('Autumn checkups');
+    const winter = await campaign('Winter checkups');
+    const message = (campaignId: string, state: string, finishedAt: string | null, n: number) =>
+      world.app.db.query(
+        `INSERT INTO delivery_outbox (idempotency_key, message_id, campaign_id, template_version, patient_id, purpose, delivery_mode, state, next_attempt_at, created_at, updated_at, finished_at)
+         VALUES ($1, $2, $3, $4, $5, 'appointment-reminder', 'tls-or-escrow', $6, now(), now(), now(), $7)`,
+        [`k-${n}`, `<m${n}@clinic.example>`, campaignId, version.versionId, patientId, state, finishedAt],
+      );
+    await message(spring, 'delivered', '2026-03-01T10:00:00Z', 1);
+    await message(autumn, 'notice_sent', '2026-09-01T10:00:00Z', 2);
+    await message(winter, 'queued', null, 3);
+    const r = await call('GET', `/patients/lookup?crmId=${crmId}`, { token: world.tokens.marketer });
+    expect(r.json.lastCampaign).toEqual({ id: autumn, name: 'Autumn checkups', sentAt: '2026-09-01T10:00:00.000Z' });
   });
 
   it('records a grant, a revocation and an opt-out, and shows them in the status and the history', async () => {
