@@ -116,6 +116,8 @@ export interface CampaignServiceDeps {
   log?: Log;
   /** Members materialised per batch at send (default 1000). */
   batchSize?: number;
+  /** A send run not finished after this long is taken as dead and run again (default 10 minutes). */
+  sendRunLeaseMs?: number;
 }
 
 type Row = Record<string, unknown>;
@@ -475,11 +477,13 @@ export class CampaignService {
 
   /**
    * The send run: claims scheduled campaigns that are due, checks each approval still holds, materialises the frozen
-   * audience, excludes by reason and queues the rest (idempotent: a rerun queues nobody twice). Returns the reports.
+   * audience, excludes by reason and queues the rest (idempotent: a rerun queues nobody twice). A run that died midway
+   * (its campaign stays `sending` without a report) is taken again after `sendRunLeaseMs`. Returns the reports.
    */
   async runDue(limit = 10): Promise<Array<{ id: string; report?: SendReport; error?: string }>> {
     const at = this.clock();
-    const claimed = await this.deps.db.query<Row>(q.claimDue, [at, limit]);
+    const stale = new Date(at.getTime() - (this.deps.sendRunLeaseMs ?? 600_000));
+    const claimed = await this.deps.db.query<Row>(q.claimDue, [at, limit, stale]);
     const out: Array<{ id: string; report?: SendReport; error?: string }> = [];
     for (const row of claimed) {
       const c = this.fromRow(row);

@@ -49,9 +49,13 @@ RETURNING *;
 UPDATE campaigns SET status = 'scheduled', scheduled_at = $2, updated_at = $3 WHERE id = $1 RETURNING *;
 
 -- name: claimDue
-UPDATE campaigns SET status = 'sending', updated_at = $1
+-- Due scheduled campaigns, and campaigns whose send run started before $3 and never finished (the process died): a
+-- rerun queues nobody twice (idempotency keys), so it is safe to take them again.
+UPDATE campaigns SET status = 'sending', updated_at = $1, send_report = NULL
 WHERE id IN (
-  SELECT id FROM campaigns WHERE status = 'scheduled' AND scheduled_at <= $1 ORDER BY scheduled_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
+  SELECT id FROM campaigns
+  WHERE (status = 'scheduled' AND scheduled_at <= $1) OR (status = 'sending' AND send_report IS NULL AND updated_at < $3)
+  ORDER BY scheduled_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
 )
 RETURNING *;
 
@@ -63,7 +67,7 @@ SELECT id FROM campaigns WHERE status = 'sending' ORDER BY id;
 
 -- name: markSent
 UPDATE campaigns SET status = 'sent', sent_at = $2, updated_at = $2
-WHERE id = $1 AND status = 'sending'
+WHERE id = $1 AND status = 'sending' AND send_report IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM delivery_outbox o WHERE o.campaign_id = $3 AND o.state IN ('queued', 'held', 'sending'))
 RETURNING *;
 

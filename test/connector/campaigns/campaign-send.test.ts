@@ -172,6 +172,23 @@ describe.each(storeKinds)('campaigns on %s', (kind) => {
     expect(raw).not.toContain('Wrong audience');
   });
 
+  it('resumes a send run that died midway without queuing anyone twice, and does not call it sent before', async () => {
+    const { app, sending, sessions } = w;
+    const { campaign, ids } = await submitted('crash', 'V5', 3);
+    const approved = await sending.campaigns.approve(sessions.clinician, campaign.id);
+    await sending.campaigns.schedule(sessions.marketer, campaign.id, new Date(Date.now() - 1000));
+    // What a process killed inside the run leaves: the campaign claimed an hour ago, one member queued, no report.
+    await app.db.query(`UPDATE campaigns SET status = 'sending', updated_at = $2 WHERE id = $1`, [campaign.id, new Date(Date.now() - 3_600_000)]);
+    await sending.outbox.enqueue([{ campaignId: `campaign/${campaign.id}`, templateVersion: approved.templateVersionId, patientId: String(ids[0]), purpose: 'marketing', deliveryMode: 'tls-required', idempotencyKey: `campaign/${campaign.id}/a${approved.approvalSeq}/${ids[0]}` }]);
+    await sending.dispatcher.drain();
+    expect(await sending.campaigns.completeFinished()).not.toContain(campaign.id);
+    const [run] = (await sending.campaigns.runDue()).filter((r) => r.id === campaign.id);
+    expect(run!.report).toMatchObject({ members: 3, queued: 2, excluded: { 'already-sent': 1 } });
+    await sending.drainOnce();
+    expect(await sending.outbox.campaignStates(`campaign/${campaign.id}`)).toEqual({ delivered: 3 });
+    expect((await sending.campaigns.get(sessions.marketer, campaign.id)).status).toBe('sent');
+  });
+
   it('holds the role rules: a marketer cannot approve, a clinician cannot create or edit, an admin may only cancel', async () => {
     const { sending, sessions } = w;
     const { campaign } = await submitted('roles', 'V3', 1);
