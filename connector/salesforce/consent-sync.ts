@@ -33,7 +33,7 @@ export interface OptOutPullReport {
   contacts: number;
   /** New channel opt-outs recorded in the registry. */
   recorded: number;
-  /** Already opted out in the registry. */
+  /** Already opted out in the registry, or overtaken by a newer decision recorded here. */
   alreadyOptedOut: number;
   /** Contacts linked to no patient. */
   unlinked: number;
@@ -42,11 +42,14 @@ export interface OptOutPullReport {
 
 type PrivacyStatus = 'OptIn' | 'OptOut' | 'NotSeen';
 
-/** The CRM's view of one patient: the channel opt-out is HasOptedOutOfEmail; marketing authorization drives the consent record. */
-export function crmConsentOf(decision: AuthorizationDecision): { hasOptedOutOfEmail: boolean; privacyStatus: PrivacyStatus } {
-  const optedOut = decision.reason === 'channel-opted-out';
+/**
+ * The CRM's view of one patient. HasOptedOutOfEmail mirrors the registry's channel-wide record only where one exists
+ * (revoked: true, lifted: false); without one the field is left alone, so an opt-out made in Salesforce and not pulled yet
+ * is never overwritten with false. The consent record follows the marketing authorization.
+ */
+export function crmConsentOf(decision: AuthorizationDecision, channelWide: 'revoked' | 'active' | undefined): { hasOptedOutOfEmail?: boolean; privacyStatus: PrivacyStatus } {
   const privacyStatus: PrivacyStatus = decision.allowed ? 'OptIn' : decision.reason === 'no-authorization' ? 'NotSeen' : 'OptOut';
-  return { hasOptedOutOfEmail: optedOut, privacyStatus };
+  return channelWide === undefined ? { privacyStatus } : { hasOptedOutOfEmail: channelWide === 'revoked', privacyStatus };
 }
 
 export interface ConsentSyncDeps {
@@ -79,22 +82,29 @@ export async function pushConsent(
   if (linked.length === 0) return { report, lastEventId, complete: true };
   const now = clock();
   const decisions = await consent.isAllowedMany(linked, 'marketing', 'email', now);
+  const channelWide = new Map<string, 'revoked' | 'active'>();
+  for (const r of await consent.currentMany(linked)) {
+    if (r.purpose === CHANNEL_WIDE && r.channel === 'email' && r.status !== 'expired') channelWide.set(r.patientId, r.status);
+  }
+  const stateOf = (p: number) => crmConsentOf(decisions.get(String(p))!, channelWide.get(String(p)));
   const failures: string[] = [];
   const written = new Set<number>();
 
-  const updates = linked.map((p) => ({ Id: contacts.get(p)!, HasOptedOutOfEmail: crmConsentOf(decisions.get(String(p))!).hasOptedOutOfEmail }));
+  const flagged = linked.filter((p) => stateOf(p).hasOptedOutOfEmail !== undefined);
+  const updates = flagged.map((p) => ({ Id: contacts.get(p)!, HasOptedOutOfEmail: stateOf(p).hasOptedOutOfEmail }));
   const results = await saveCollection(conn, 'PATCH', 'Contact', updates);
   results.forEach((r, i) => {
     if (r.success) {
       report.contactsUpdated += 1;
-      written.add(linked[i]!);
+      written.add(flagged[i]!);
     } else failures.push(saveErrorCode(r));
   });
 
   if (hasConsentObject) {
     const individualOf = new Map<string, string>();
-    for (let i = 0; i < updates.length; i += 200) {
-      const ids = updates.slice(i, i + 200).map((u) => soqlId(u.Id));
+    const linkedContacts = linked.map((p) => contacts.get(p)!);
+    for (let i = 0; i < linkedContacts.length; i += 200) {
+      const ids = linkedContacts.slice(i, i + 200).map(soqlId);
       for await (const page of queryPages<{ Id: string; IndividualId: string | null }>(conn, `SELECT Id, IndividualId FROM Contact WHERE Id IN (${ids.join(', ')})`)) {
         for (const c of page) if (c.IndividualId) individualOf.set(c.Id, c.IndividualId);
       }
@@ -118,7 +128,7 @@ export async function pushConsent(
         report.withoutIndividual += 1;
         continue;
       }
-      const status = crmConsentOf(decisions.get(String(p))!).privacyStatus;
+      const status = stateOf(p).privacyStatus;
       const fields = { PrivacyConsentStatus: status, CaptureDate: now.toISOString(), EffectiveFrom: now.toISOString() };
       const id = existing.get(party);
       if (id) {
@@ -165,19 +175,24 @@ export async function pullOptOuts(conn: Connection, since: Date | null, hasConse
   const contactSoql = `SELECT Id, SystemModstamp FROM Contact WHERE HasOptedOutOfEmail = true${after} ORDER BY SystemModstamp, Id`;
   for await (const page of queryPages<{ Id: string; SystemModstamp: string }>(conn, contactSoql)) {
     for (const c of page) advance(c.SystemModstamp);
-    await recordOptOuts(page.map((c) => c.Id), report, deps);
+    await recordOptOuts(new Map(page.map((c) => [c.Id, parseSalesforceDate(c.SystemModstamp)])), report, deps);
   }
   if (hasConsentObject) {
     const consentSoql =
       `SELECT PartyId, SystemModstamp FROM ContactPointTypeConsent WHERE ContactPointType = 'Email' AND PrivacyConsentStatus = 'OptOut'` +
       ` AND DataUsePurposeId = null AND CaptureSource != '${captureSource}'${after} ORDER BY SystemModstamp, Id`;
     for await (const page of queryPages<{ PartyId: string; SystemModstamp: string }>(conn, consentSoql)) {
-      for (const c of page) advance(c.SystemModstamp);
-      const parties = [...new Set(page.map((c) => c.PartyId).filter(Boolean))];
+      const changedAt = new Map<string, Date>();
+      for (const c of page) {
+        advance(c.SystemModstamp);
+        if (c.PartyId) changedAt.set(c.PartyId, parseSalesforceDate(c.SystemModstamp));
+      }
+      const parties = [...changedAt.keys()];
       for (let i = 0; i < parties.length; i += 200) {
         const ids = parties.slice(i, i + 200).map(soqlId);
-        for await (const contacts of queryPages<{ Id: string }>(conn, `SELECT Id FROM Contact WHERE IndividualId IN (${ids.join(', ')})`)) {
-          await recordOptOuts(contacts.map((c) => c.Id), report, deps);
+        const soql = `SELECT Id, IndividualId FROM Contact WHERE IndividualId IN (${ids.join(', ')})`;
+        for await (const contacts of queryPages<{ Id: string; IndividualId: string }>(conn, soql)) {
+          await recordOptOuts(new Map(contacts.map((c) => [c.Id, changedAt.get(c.IndividualId)!])), report, deps);
         }
       }
     }
@@ -185,22 +200,29 @@ export async function pullOptOuts(conn: Connection, since: Date | null, hasConse
   return report;
 }
 
-async function recordOptOuts(contactIds: readonly string[], report: OptOutPullReport, deps: ConsentSyncDeps): Promise<void> {
+/**
+ * Records opt-outs for the patients of these Contacts (Contact id -> when the opt-out changed in Salesforce). A patient
+ * is skipped when already opted out, or when a channel-wide decision recorded here is newer than the Salesforce change
+ * (an opt-in taken from the patient after it): the pull window overlaps, so the same opt-out is read more than once.
+ */
+async function recordOptOuts(changedAt: ReadonlyMap<string, Date>, report: OptOutPullReport, deps: ConsentSyncDeps): Promise<void> {
   const { consent, links } = deps;
-  report.contacts += contactIds.length;
-  const patients = await links.patientsOf(contactIds);
-  report.unlinked += contactIds.length - patients.size;
+  report.contacts += changedAt.size;
+  const patients = await links.patientsOf([...changedAt.keys()]);
+  report.unlinked += changedAt.size - patients.size;
   if (patients.size === 0) return;
   const current = await consent.currentMany([...new Set(patients.values())]);
-  const optedOut = new Set(current.filter((r) => r.purpose === CHANNEL_WIDE && r.channel === 'email' && r.status === 'revoked').map((r) => r.patientId));
+  const channelWide = new Map(current.filter((r) => r.purpose === CHANNEL_WIDE && r.channel === 'email').map((r) => [r.patientId, r]));
+  const done = new Set<string>();
   const changes: AuthorizationChange[] = [];
   for (const [contactId, patientId] of patients) {
     const key = String(patientId);
-    if (optedOut.has(key)) {
+    const newest = channelWide.get(key);
+    if (done.has(key) || newest?.status === 'revoked' || (newest && newest.recordedAt.getTime() >= changedAt.get(contactId)!.getTime())) {
       report.alreadyOptedOut += 1;
       continue;
     }
-    optedOut.add(key);
+    done.add(key);
     changes.push({ patientId, purpose: CHANNEL_WIDE, channel: 'email', status: 'revoked', source: 'crm', sourceRef: `salesforce/Contact/${contactId}` });
   }
   await consent.record(changes, salesforceActor);

@@ -220,10 +220,11 @@ export class SalesforceSync {
     };
   }
 
-  /** Writes consent changed since the last write-back to Contact.HasOptedOutOfEmail (and ContactPointTypeConsent). */
+  /** Pulls Salesforce opt-outs, then writes consent changed since the last write-back to Contact.HasOptedOutOfEmail (and ContactPointTypeConsent). */
   async pushConsent(actor: Actor): Promise<ConsentPushReport> {
+    // Opt-outs made in Salesforce come in first, so the state written back already holds them.
+    await this.pullOptOuts();
     const { connection, record } = await this.connected();
-    await this.linkContacts();
     const { report, lastEventId, complete } = await this.guard('write consent back', () =>
       pushConsent(connection, record.consentEventWatermark, record.hasConsentObject, actor, {
         db: this.db,

@@ -114,7 +114,9 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions): Promi
   const tokens = new Set<string>();
   const cursors = new Map<string, { type: string; select: string[]; rows: SalesforceRecord[] }>();
   const jobs = new Map<string, { info: Record<string, unknown>; csv?: string; polls: number; ok: string[]; failed: string[]; header: string[] }>();
-  let now = new Date();
+  // The org clock: real time unless a test pins it.
+  let pinned: Date | undefined;
+  const clock = () => pinned ?? new Date();
   let counter = 0;
   const newId = (type: string) => {
     counter += 1;
@@ -127,7 +129,7 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions): Promi
   };
   const orgId = '00D000000000001EAA';
   const userId = '005000000000001AAA';
-  table('User').set(userId, { Id: userId, Username: options.username, SystemModstamp: sfDate(now) });
+  table('User').set(userId, { Id: userId, Username: options.username, SystemModstamp: sfDate(clock()) });
 
   const checkFields = (type: string, record: Record<string, unknown>) => {
     const known = fields[type];
@@ -156,7 +158,7 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions): Promi
     }
     const id = newId(type);
     const defaults: Record<string, unknown> = type === 'Contact' ? { HasOptedOutOfEmail: false, IndividualId: null, Email: null } : {};
-    table(type).set(id, { ...defaults, ...record, Id: id, SystemModstamp: sfDate(now) } as SalesforceRecord);
+    table(type).set(id, { ...defaults, ...record, Id: id, SystemModstamp: sfDate(clock()) } as SalesforceRecord);
     return id;
   };
   const update = (type: string, id: string, input: Record<string, unknown>) => {
@@ -165,7 +167,7 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions): Promi
     const existing = table(type).get(id);
     if (!existing) throw new ApiError(404, 'ENTITY_IS_DELETED', 'entity is deleted');
     checkReferences(type, record);
-    Object.assign(existing, record, { SystemModstamp: sfDate(now) });
+    Object.assign(existing, record, { SystemModstamp: sfDate(clock()) });
   };
 
   const soql = (text: string) => {
@@ -178,7 +180,7 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions): Promi
       return {
         type,
         select,
-        rows: [{ Id: orgId, Name: 'Fake Health', InstanceName: 'FAKE1', IsSandbox: false, TrialExpirationDate: null, NamespacePrefix: null, OrganizationType: 'Developer Edition', SystemModstamp: sfDate(now) }],
+        rows: [{ Id: orgId, Name: 'Fake Health', InstanceName: 'FAKE1', IsSandbox: false, TrialExpirationDate: null, NamespacePrefix: null, OrganizationType: 'Developer Edition', SystemModstamp: sfDate(clock()) }],
       };
     }
     const known = fields[type];
@@ -393,7 +395,7 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions): Promi
       if (!fields[String(spec.object)]) return send(res, 400, [{ errorCode: 'INVALIDJOB', message: 'Unable to find object' }]);
       const id = `750${String(jobs.size + 1).padStart(12, '0')}AAA`;
       const info = {
-        id, operation: spec.operation, object: spec.object, createdById: userId, createdDate: sfDate(now), state: 'Open',
+        id, operation: spec.operation, object: spec.object, createdById: userId, createdDate: sfDate(clock()), state: 'Open',
         concurrencyMode: 'Parallel', contentType: 'CSV', apiVersion: Number(apiVersion), contentUrl: `services/data/v${apiVersion}/jobs/ingest/${id}/batches`,
         lineEnding: spec.lineEnding ?? 'LF', columnDelimiter: spec.columnDelimiter ?? 'COMMA',
       };
@@ -464,7 +466,7 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions): Promi
     records: (type) => [...table(type).values()],
     insert: (type, f) => create(type, f),
     update: (type, id, f) => update(type, id, f),
-    setNow: (at) => void (now = at),
+    setNow: (at) => void (pinned = at),
     refuse: (r) => void refusals.push(r),
     tokensIssued: 0,
     close: () =>

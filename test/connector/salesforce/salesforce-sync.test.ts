@@ -262,10 +262,13 @@ describe.each(storeKinds)('Salesforce sync on %s', (kind) => {
     await consent.optOut({ patientId: patientIds[0]!, channel: 'email', source: 'unsubscribe-link', sourceRef: 'token-1' }, { name: 'unsubscribe', role: 'system' });
     await consent.grant({ patientId: patientIds[1]!, purpose: 'marketing', channel: 'email', source: 'signed-form', textVersion: 'hipaa-mkt-v3' }, admin);
     const report = await sync.pushConsent(admin);
-    expect(report).toMatchObject({ patients: 2, contactsUpdated: 2, consentRecordsWritten: 2, withoutIndividual: 0, unlinked: 0, failed: {} });
+    // Only the patient with a channel-wide record has its flag written; the marketing grant goes to the consent record.
+    expect(report).toMatchObject({ patients: 2, contactsUpdated: 1, consentRecordsWritten: 2, withoutIndividual: 0, unlinked: 0, failed: {} });
     const contact = (id: string) => org.records('Contact').find((c) => c.Id === id)!;
     expect(contact(contactIds[0]!).HasOptedOutOfEmail).toBe(true);
     expect(contact(contactIds[1]!).HasOptedOutOfEmail).toBe(false);
+    const flagWrites = org.bodies('PATCH', /\/composite\/sobjects$/).flatMap((b) => JSON.parse(b).records).filter((r: { attributes: { type: string } }) => r.attributes.type === 'Contact');
+    expect(flagWrites).toEqual([{ attributes: { type: 'Contact' }, Id: contactIds[0], HasOptedOutOfEmail: true }]);
     const consents = org.records('ContactPointTypeConsent');
     expect(consents.map((c) => [c.PartyId, c.PrivacyConsentStatus, c.ContactPointType, c.CaptureSource]).sort()).toEqual(
       [
@@ -283,7 +286,7 @@ describe.each(storeKinds)('Salesforce sync on %s', (kind) => {
     await sync.pullOptOuts();
     await consent.revoke({ patientId: patientIds[1]!, purpose: 'marketing', channel: 'email', source: 'admin' }, admin);
     const third = await sync.pushConsent(admin);
-    expect(third).toMatchObject({ patients: 1, contactsUpdated: 1, consentRecordsWritten: 1 });
+    expect(third).toMatchObject({ patients: 1, contactsUpdated: 0, consentRecordsWritten: 1 });
     expect(org.records('ContactPointTypeConsent')).toHaveLength(2);
     expect(org.records('ContactPointTypeConsent').find((c) => c.PartyId === individual2)!.PrivacyConsentStatus).toBe('OptOut');
 
@@ -293,6 +296,16 @@ describe.each(storeKinds)('Salesforce sync on %s', (kind) => {
     org.insert('ContactPointTypeConsent', { Name: 'Email', PartyId: individual2, ContactPointType: 'Email', PrivacyConsentStatus: 'OptOut', CaptureSource: 'Web form' });
     expect(await sync.pullOptOuts()).toMatchObject({ recorded: 1 });
     expect((await consent.isAllowed(patientIds[1]!, 'appointment-reminder')).reason).toBe('channel-opted-out');
+  });
+
+  it('never overwrites an opt-out made in Salesforce that was not pulled yet', async () => {
+    const contactIds = await seed(1);
+    await sync.connect(admin);
+    org.update('Contact', contactIds[0]!, { HasOptedOutOfEmail: true });
+    await consent.grant({ patientId: patientIds[0]!, purpose: 'marketing', channel: 'email', source: 'signed-form', textVersion: 'hipaa-mkt-v3' }, admin);
+    await sync.pushConsent(admin);
+    expect(org.records('Contact')[0]!.HasOptedOutOfEmail).toBe(true);
+    expect((await consent.isAllowed(patientIds[0]!, 'marketing')).reason).toBe('channel-opted-out');
   });
 
   it('skips ContactPointTypeConsent where the org does not have it', async () => {
