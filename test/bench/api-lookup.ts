@@ -66,7 +66,7 @@ const config = loadConfig({
 });
 const app = await openApp(config, { resealInBackground: false });
 try {
-  process.stdout.write(`store ${app.db.kind}; ${PATIENTS} patients; ${RATE} req/s for ${seconds} s${busy ? ` (machine busy: load ${load.toFixed(1)} on ${availableParallelism()} cores, run shortened from 30 s)` : ''}\n`);
+  process.stdout.write(`store ${app.db.kind}; ${PATIENTS} patients; ${RATE} req/s for ${seconds} s${busy ? ` (machine busy: load ${load.toFixed(1)} on ${availableParallelism()} cores${seconds < askedSeconds ? ', run shortened from 30 s' : ''})` : ''}\n`);
   const ids = await app.facts.upsertFacts(Array.from({ length: PATIENTS }, (_, i) => syntheticFacts(i + 1, 'bench-ehr')));
   const crmIds = ids.map((_, i) => `003${String(i + 1).padStart(12, '0')}AAA`);
   for (let i = 0; i < ids.length; i++) await app.facts.setCrmId(ids[i]!, crmIds[i]!);

@@ -5,8 +5,9 @@ import { allows, apiPrefix, openApiDocument, routes, type RouteName, type RouteS
 import { routeOperations } from '../../../connector/api/route-operations.js';
 import { isLoopback, startApiServer } from '../../../connector/api/server.js';
 import { permissions, roleList } from '../../../connector/users/permissions.js';
+import { UserDirectory } from '../../../connector/users/users.js';
 import { createTestCa } from '../../support/test-ca.js';
-import { extensionOrigin, roles, startApiWorld, type ApiWorld } from './api-world.js';
+import { extensionOrigin, password, roles, startApiWorld, type ApiWorld } from './api-world.js';
 
 const routeList = Object.entries(routes) as [RouteName, RouteSpec][];
 const denials = new Set(['UNAUTHENTICATED', 'SESSION_EXPIRED', 'FORBIDDEN']);
@@ -68,6 +69,19 @@ describe('the API over HTTP', () => {
       }
     }
     expect(mismatches).toEqual([]);
+  });
+
+  it('ends a session left idle past the idle timeout, and keeps one used within it', async () => {
+    const signedInAt = (minutesAgo: number) =>
+      new UserDirectory({ db: world.app.db, audit: world.app.audit, sessions: { idleMinutes: 15, absoluteHours: 12 }, clock: () => new Date(Date.now() - minutesAgo * 60_000) }).login('clinician', password);
+    const idle = (await signedInAt(16)).token;
+    const recent = (await signedInAt(14)).token;
+    const refused = await world.call('GET', `${apiPrefix}/session`, { token: idle });
+    expect(refused.status).toBe(401);
+    expect(codeOf(refused.json)).toBe('SESSION_EXPIRED');
+    const kept = await world.call('GET', `${apiPrefix}/session`, { token: recent });
+    expect(kept.status).toBe(200);
+    expect(kept.json.user.username).toBe('clinician');
   });
 
   it('signs in, shows the session and signs out, after which the token is refused', async () => {
