@@ -48,7 +48,7 @@ export interface OpenAppOptions {
   log?: Log;
   /** A KMS provider that wraps the data keys instead of the local master key (file or OUTREACH_MASTER_KEY). */
   kms?: KmsProvider;
-  /** Run open reseal jobs in the background: at start, after a rotation, and when another process rotated (default true). */
+  /** Reseal in the background (default true): open jobs 10 s after start, and rotations made here or by another process. */
   resealInBackground?: boolean;
 }
 

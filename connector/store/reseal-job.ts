@@ -191,40 +191,44 @@ export async function resealStatus(db: Db, keyring: Keyring, limit = 5): Promise
 }
 
 /**
- * The background reseal worker: runs open jobs at start and after every rotation, one batch at a time, and stops
- * between batches on `stop()`. A failure is logged and the job stays resumable.
+ * The reseal worker: `kick()` runs the open jobs once (the CLI waits on it); `start()` is background mode for servers.
+ * It works one batch at a time and stops between batches on `stop()`. A failure is logged; the job stays resumable.
  */
 export class ResealWorker {
   private readonly abort = new AbortController();
   private running: Promise<void> = Promise.resolve();
   private again = false;
   private busy = false;
-  private readonly unsubscribe: () => void;
+  private unsubscribe: (() => void) | undefined;
   private readonly batchListeners = new Set<NonNullable<ResealOptions['onBatch']>>();
 
   private timer: NodeJS.Timeout | undefined;
+  private firstRun: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly keyring: Keyring,
     private readonly log: Log = silentLog,
     private readonly batchSize = 500,
-  ) {
-    this.unsubscribe = keyring.onRotation(() => this.kick());
-  }
+  ) {}
 
   /**
-   * Runs the open jobs now, then re-reads the data keys every `pollMs`: a rotation made by another process (the CLI)
-   * becomes current here and its reseal runs in this process.
+   * Background mode for long-running processes: open jobs run `firstRunMs` after start (a short CLI command has ended
+   * by then and never picks up background work), then the data keys are re-read every `pollMs`, so a rotation made by
+   * another process (the CLI) becomes current here and its reseal runs in this process. A rotation made in this
+   * process starts its reseal at once.
    */
-  start(pollMs = 60_000): void {
-    void this.kick();
+  start(options: { pollMs?: number; firstRunMs?: number } = {}): void {
     if (this.timer || this.abort.signal.aborted) return;
+    this.unsubscribe = this.keyring.onRotation(() => void this.kick());
+    const first = setTimeout(() => void this.kick(), options.firstRunMs ?? 10_000);
+    first.unref();
     this.timer = setInterval(() => {
       if (this.busy) return;
       this.keyring.refresh().catch((err: unknown) => this.log.warn({ err }, 'data key refresh failed'));
-    }, pollMs);
+    }, options.pollMs ?? 60_000);
     this.timer.unref();
+    this.firstRun = first;
   }
 
   /** Starts (or re-runs after the current pass) the open jobs. Resolves when the worker is idle. */
@@ -268,7 +272,8 @@ export class ResealWorker {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    this.unsubscribe();
+    if (this.firstRun) clearTimeout(this.firstRun);
+    this.unsubscribe?.();
     this.abort.abort();
     await this.running;
   }

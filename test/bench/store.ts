@@ -8,7 +8,9 @@ import type { PatientFacts } from '../../fhir/patient-facts.js';
 import { syntheticFacts } from '../connector/store/synthetic-facts.js';
 import { hasPostgres, postgresUrl } from '../support/postgres.js';
 
-const patients = Number(process.argv[2] ?? 10_000);
+const patients = Number(process.argv[2] ?? 4000);
+/** Alternating rounds per measurement; the best of each side is reported (the machine may be shared). */
+const rounds = 3;
 const batchSize = 1000;
 const out = (line: string) => process.stdout.write(line + '\n');
 
@@ -44,37 +46,48 @@ async function benchStore(kind: 'pglite' | 'postgres', facts: readonly PatientFa
     await repo.writeFacts(warm);
     await plainWrite(db, warm);
     for (const phase of ['insert', 'replace'] as const) {
-      // Alternate which goes first so neither always gets the colder cache.
-      const plainMs = await timed(async () => {
-        for (const b of batches) await plainWrite(db, b);
-      });
-      const sealedMs = await timed(async () => {
-        for (const b of batches) await repo.writeFacts(b);
-      });
-      const plainRate = facts.length / (plainMs / 1000);
-      const sealedRate = facts.length / (sealedMs / 1000);
+      let plainBest = Infinity;
+      let sealedBest = Infinity;
+      for (let round = 0; round < rounds; round++) {
+        // Inserts need patients the table has not seen: a new source per round; replacements reuse round 0's.
+        const source = phase === 'insert' ? `ehr-${round}` : 'ehr-0';
+        const roundBatches = batches.map((b) => b.map((f) => ({ ...f, source })));
+        plainBest = Math.min(plainBest, await timed(async () => {
+          for (const b of roundBatches) await plainWrite(db, b);
+        }));
+        sealedBest = Math.min(sealedBest, await timed(async () => {
+          for (const b of roundBatches) await repo.writeFacts(b);
+        }));
+      }
+      const plainRate = facts.length / (plainBest / 1000);
+      const sealedRate = facts.length / (sealedBest / 1000);
       out(
         `${kind.padEnd(8)} ${phase.padEnd(7)} sealed ${sealedRate.toFixed(0).padStart(7)} patients/s · plain jsonb ${plainRate
           .toFixed(0)
-          .padStart(7)} patients/s · sealed/plain ${(sealedRate / plainRate).toFixed(2)}x (${facts.length} patients, batches of ${batchSize})`,
+          .padStart(7)} patients/s · sealed/plain ${(sealedRate / plainRate).toFixed(2)}x (${facts.length} patients, batches of ${batchSize}, best of ${rounds})`,
       );
     }
+    let sealedReadBest = Infinity;
+    let plainReadBest = Infinity;
     let read = 0;
-    const readMs = await timed(async () => {
-      for await (const page of repo.iterateAllFacts(1000)) read += page.length;
-    });
-    const plainReadMs = await timed(async () => {
-      let after = 0;
-      for (;;) {
-        const rows = await db.query<{ id: number | string; facts: unknown }>('SELECT id, facts FROM bench_plain WHERE id > $1 ORDER BY id LIMIT 1000', [after]);
-        if (rows.length === 0) break;
-        after = Number(rows[rows.length - 1]!.id);
-      }
-    });
+    for (let round = 0; round < rounds; round++) {
+      read = 0;
+      sealedReadBest = Math.min(sealedReadBest, await timed(async () => {
+        for await (const page of repo.iterateAllFacts(1000)) read += page.length;
+      }));
+      plainReadBest = Math.min(plainReadBest, await timed(async () => {
+        let after = 0;
+        for (;;) {
+          const rows = await db.query<{ id: number | string; facts: unknown }>('SELECT id, facts FROM bench_plain WHERE id > $1 ORDER BY id LIMIT 1000', [after]);
+          if (rows.length === 0) break;
+          after = Number(rows[rows.length - 1]!.id);
+        }
+      }));
+    }
     out(
-      `${kind.padEnd(8)} read    sealed ${(read / (readMs / 1000)).toFixed(0).padStart(7)} patients/s · plain jsonb ${(read / (plainReadMs / 1000))
+      `${kind.padEnd(8)} read    sealed ${(read / (sealedReadBest / 1000)).toFixed(0).padStart(7)} patients/s · plain jsonb ${(read / (plainReadBest / 1000))
         .toFixed(0)
-        .padStart(7)} patients/s · sealed/plain ${(plainReadMs / readMs).toFixed(2)}x (iterateAllFacts, pages of 1000)`,
+        .padStart(7)} patients/s · sealed/plain ${(plainReadBest / sealedReadBest).toFixed(2)}x (${read} patients, pages of 1000, open + JSON.parse included)`,
     );
   } finally {
     if (kind === 'postgres') await db.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
@@ -87,38 +100,41 @@ async function benchCipher(): Promise<void> {
   const keyring = await Keyring.open(db, localKmsProvider(generateMasterKey()));
   const text = JSON.stringify(syntheticFacts(1));
   const at = { table: 'patients', column: 'facts', rowId: '123456' };
-  const n = 100_000;
   const key = randomBytes(32);
   const aad = Buffer.from('patients|facts|123456');
+  // The floor: one AES-256-GCM operation over the same bytes (fixed IV, no output assembly).
+  const fixedIv = randomBytes(12);
   const raw = () => {
-    const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
+    const c = createCipheriv('aes-256-gcm', key, fixedIv);
     c.setAAD(aad);
-    const body = Buffer.concat([c.update(text, 'utf8'), c.final()]);
+    const body = c.update(text, 'utf8');
+    c.final();
     return { body, tag: c.getAuthTag() };
   };
-  const us = (fn: () => void) => {
-    for (let i = 0; i < 2000; i++) fn();
+  const us = (fn: () => void, n = 20_000) => {
     const t = performance.now();
     for (let i = 0; i < n; i++) fn();
     return ((performance.now() - t) * 1000) / n;
   };
-  const rawSeal = us(raw);
-  const seal = us(() => keyring.seal(text, at));
   const sample = raw();
-  const iv = randomBytes(12);
-  const rawOpen = us(() => {
-    const d = createDecipheriv('aes-256-gcm', key, iv);
+  const rawOpenOnce = () => {
+    const d = createDecipheriv('aes-256-gcm', key, fixedIv);
     d.setAAD(aad);
+    d.setAuthTag(sample.tag);
     d.update(sample.body);
-    try {
-      d.final();
-    } catch {
-      // (the IV differs from the sealing one: the cost is the same, the tag check fails)
-    }
-  });
+    d.final();
+  };
   const sealed = keyring.seal(text, at);
-  const open = us(() => keyring.open(sealed, at));
-  const bidx = us(() => keyring.blindIndex('email', 'Patient1@Example.org'));
+  // Alternating rounds, best of each: a shared machine's load hits both sides alike.
+  const best = { rawSeal: Infinity, seal: Infinity, rawOpen: Infinity, open: Infinity, bidx: Infinity };
+  for (let round = 0; round < 6; round++) {
+    best.rawSeal = Math.min(best.rawSeal, us(raw));
+    best.seal = Math.min(best.seal, us(() => keyring.seal(text, at)));
+    best.rawOpen = Math.min(best.rawOpen, us(rawOpenOnce));
+    best.open = Math.min(best.open, us(() => keyring.open(sealed, at)));
+    best.bidx = Math.min(best.bidx, us(() => keyring.blindIndex('email', 'Patient1@Example.org')));
+  }
+  const { rawSeal, seal, rawOpen, open, bidx } = best;
   out(`cipher   seal ${seal.toFixed(2)} µs vs raw AES-256-GCM ${rawSeal.toFixed(2)} µs (${(seal / rawSeal).toFixed(2)}x) · ${text.length}-byte facts JSON`);
   out(`cipher   open ${open.toFixed(2)} µs vs raw AES-256-GCM ${rawOpen.toFixed(2)} µs (${(open / rawOpen).toFixed(2)}x) · blind index ${bidx.toFixed(2)} µs`);
   await db.close();

@@ -210,6 +210,7 @@ describe.each(storeKinds)('keyring on %s', (kind) => {
     const { keyring } = await openKeyring(db, { home });
     await fill(keyring, 12);
     const worker = new ResealWorker(db, keyring, undefined, 5);
+    worker.start();
     try {
       await keyring.rotate();
       await worker.whenIdle();
@@ -230,7 +231,7 @@ describe.each(storeKinds)('keyring on %s', (kind) => {
         if (p.table === 't_sealed' && (n += p.resealed) === 6) resolve();
       });
     });
-    worker.start(20);
+    worker.start({ pollMs: 20, firstRunMs: 0 });
     try {
       const cli = (await openKeyring(db, { home })).keyring;
       await cli.rotate();
