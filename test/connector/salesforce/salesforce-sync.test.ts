@@ -112,6 +112,8 @@ describe.each(storeKinds)('Salesforce sync on %s', (kind) => {
       'salesforce_contact_links',
       'salesforce_campaign_members',
       'salesforce_campaigns',
+      'templates',
+      'segments',
     ]);
     audit = createAuditLog({ db, cipher });
     consent = new ConsentRegistry({ db, cipher, audit });
@@ -188,6 +190,38 @@ describe.each(storeKinds)('Salesforce sync on %s', (kind) => {
     expect(disclosed).toHaveLength(4);
     expect(disclosed.every((r) => r.purpose === 'marketing' && r.entity === 'salesforce/campaign/7' && r.patientBlind)).toBe(true);
     expect((await sync.status()).lastPushAt).not.toBeNull();
+  });
+
+  it('pushes an approved campaign from the store: its name and the audience frozen at approval', async () => {
+    await seed(4);
+    await sync.connect(admin);
+    const one = async <T = { id: string }>(sql: string, params: unknown[]) => (await db.query<T>(sql, params))[0]!;
+    const template = await one(`INSERT INTO templates (name, created_by) VALUES ('t', 'ada') RETURNING id`, []);
+    const version = await one(
+      `INSERT INTO template_versions (template_id, version, subject, preheader, html, text_body, content_hash, merge_tags, phi_class, delivery_modes, created_by)
+       VALUES ($1, 1, 's', 'p', '<p>h</p>', 'h', $2, '[]', 'none', '["escrow"]', 'ada') RETURNING id`,
+      [template.id, 'a'.repeat(64)],
+    );
+    const segment = await one(`INSERT INTO segments (name, created_by) VALUES ('A1c over 9', 'ada') RETURNING id`, []);
+    const segmentVersion = await one(`INSERT INTO segment_versions (segment_id, version, definition, definition_hash, created_by) VALUES ($1, 1, '{}', $2, 'ada') RETURNING id`, [segment.id, 'b'.repeat(64)]);
+    const snapshot = await one(`INSERT INTO segment_snapshots (segment_version_id, definition_hash, as_of, member_count, taken_by) VALUES ($1, $2, '2026-11-01', 2, 'cleo') RETURNING id`, [segmentVersion.id, 'b'.repeat(64)]);
+    await db.query('INSERT INTO segment_snapshot_members (snapshot_id, patient_id) VALUES ($1, $2), ($1, $3)', [snapshot.id, patientIds[1], patientIds[3]]);
+    const insertCampaign = (status: string, snapshotId: string | null) =>
+      one(
+        `INSERT INTO campaigns (name, status, purpose, delivery_mode, template_version_id, audience_kind, segment_version_id, snapshot_id, created_by, created_at, updated_at)
+         VALUES ('November recall', $1, 'screening-reminder', 'escrow', $2, 'segment', $3, $4, 'mia', now(), now()) RETURNING id`,
+        [status, version.id, segmentVersion.id, snapshotId],
+      );
+    const approved = await insertCampaign('approved', snapshot.id);
+    const report = await sync.pushStoredCampaign(String(approved.id), admin);
+    expect(report).toMatchObject({ campaignKey: `campaign/${approved.id}`, via: 'composite', members: 2, added: 2, fieldsSent: ['Name', 'IsActive'] });
+    const contactOf = new Map((await sync.links.contactsOf(patientIds)).entries());
+    expect(new Set(org.records('CampaignMember').map((m) => m.ContactId))).toEqual(new Set([contactOf.get(patientIds[1]!), contactOf.get(patientIds[3]!)]));
+    expect(org.records('Campaign')[0]).toMatchObject({ Name: 'November recall' });
+
+    const draft = await insertCampaign('draft', null);
+    await expect(sync.pushStoredCampaign(String(draft.id), admin)).rejects.toMatchObject({ code: 'CAMPAIGN_STATE' });
+    await expect(sync.pushStoredCampaign('999999', admin)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('pushes a large campaign through a Bulk API 2.0 ingest job and counts members already there', async () => {
