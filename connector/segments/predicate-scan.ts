@@ -26,7 +26,15 @@ const MAX_DAY = 2147483647;
 export interface CompiledPredicate {
   scan(): Bitset;
   test(row: number): boolean;
+  /**
+   * acc &= this (or &= not this), candidate by candidate with the test inline: per-row column predicates have it,
+   * since a closure call per candidate costs more than the comparison it makes.
+   */
+  refine?(acc: Bitset, negate: boolean): void;
 }
+
+/** Clears the bit `low` of `keep` unless hit (0/1) equals want (0/1), without a branch. */
+const keepIf = (keep: number, low: number, hit: number, want: number) => keep & ~(low & -(hit ^ want));
 
 /** Rows of `index` matching `p` on the evaluation day `asOf` (a day number). Always a subset of `index.present`. */
 export function scanPredicate(index: SegmentIndex, p: SegmentPredicate, asOf: number): Bitset {
@@ -260,6 +268,24 @@ function coveredOn(covered: Int32Array, asOf: number, byEntries: CompiledPredica
       return out;
     },
     test,
+    refine: (acc, negate) => {
+      const want = negate ? 0 : 1;
+      for (let w = 0; w < acc.length; w++) {
+        let x = acc[w]!;
+        if (x === 0) continue;
+        let keep = x;
+        const base = w << 5;
+        while (x !== 0) {
+          const low = x & -x;
+          const r = base + 31 - Math.clz32(low);
+          const from = covered[r * 2]!;
+          const hit = from === COVERAGE_GAPS ? +byEntries.test(r) : +((asOf - from) >>> 0 <= covered[r * 2 + 1]! - from);
+          keep = keepIf(keep, low, hit, want);
+          x ^= low;
+        }
+        acc[w] = keep;
+      }
+    },
   };
 }
 
@@ -322,6 +348,22 @@ function intRange(col: Int32Array, lo: number, hi: number, universe: Bitset): Co
       return out;
     },
     test: (r) => !empty && (col[r]! - lo) >>> 0 <= span,
+    refine: (acc, negate) => {
+      const want = negate ? 0 : 1;
+      for (let w = 0; w < acc.length; w++) {
+        let x = acc[w]!;
+        if (x === 0) continue;
+        let keep = x;
+        const base = w << 5;
+        while (x !== 0) {
+          const low = x & -x;
+          const hit = empty ? 0 : +((col[base + 31 - Math.clz32(low)]! - lo) >>> 0 <= span);
+          keep = keepIf(keep, low, hit, want);
+          x ^= low;
+        }
+        acc[w] = keep;
+      }
+    },
   };
 }
 
@@ -342,6 +384,21 @@ function floatRange(col: Float64Array, lo: number, hi: number, universe: Bitset)
         return out;
       },
       test: (r) => col[r]! >= lo,
+      refine: (acc, negate) => {
+        const want = negate ? 0 : 1;
+        for (let w = 0; w < acc.length; w++) {
+          let x = acc[w]!;
+          if (x === 0) continue;
+          let keep = x;
+          const base = w << 5;
+          while (x !== 0) {
+            const low = x & -x;
+            keep = keepIf(keep, low, +(col[base + 31 - Math.clz32(low)]! >= lo), want);
+            x ^= low;
+          }
+          acc[w] = keep;
+        }
+      },
     };
   }
   return {
@@ -361,6 +418,22 @@ function floatRange(col: Float64Array, lo: number, hi: number, universe: Bitset)
       return out;
     },
     test: (r) => col[r]! >= lo && col[r]! <= hi,
+    refine: (acc, negate) => {
+      const want = negate ? 0 : 1;
+      for (let w = 0; w < acc.length; w++) {
+        let x = acc[w]!;
+        if (x === 0) continue;
+        let keep = x;
+        const base = w << 5;
+        while (x !== 0) {
+          const low = x & -x;
+          const v = col[base + 31 - Math.clz32(low)]!;
+          keep = keepIf(keep, low, +(v >= lo) & +(v <= hi), want);
+          x ^= low;
+        }
+        acc[w] = keep;
+      }
+    },
   };
 }
 

@@ -40,7 +40,12 @@ function refine(index: SegmentIndex, acc: Bitset, node: SegmentNode, asOf: numbe
     andInPlace(acc, evaluateSegment(index, node, asOf));
     return;
   }
-  const test = compilePredicate(index, target, asOf).test;
+  const compiled = compilePredicate(index, target, asOf);
+  if (compiled.refine) {
+    compiled.refine(acc, negate);
+    return;
+  }
+  const test = compiled.test;
   for (let w = 0; w < acc.length; w++) {
     let x = acc[w]!;
     if (x === 0) continue;

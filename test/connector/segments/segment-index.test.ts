@@ -40,6 +40,15 @@ describe('segment index', () => {
           // The per-row test used to refine sparse candidates agrees with the scan.
           const compiled = compilePredicate(index, parsed, dayNumber(asOf));
           expect(population.filter((p) => compiled.test(p.id)).map((p) => p.id).sort((a, b) => a - b)).toEqual(want);
+          // The inline refine of per-row column predicates, both ways, over every patient as candidates.
+          if (compiled.refine) {
+            const kept = index.present.slice();
+            compiled.refine(kept, false);
+            expect(setRowsAfter(kept, -1, 1e9)).toEqual(want);
+            const dropped = index.present.slice();
+            compiled.refine(dropped, true);
+            expect(setRowsAfter(dropped, -1, 1e9)).toEqual(population.map((p) => p.id).filter((id) => !want.includes(id)).sort((a, b) => a - b));
+          }
           // Negated, and inside an `all` (refined row by row after the first child).
           const notIt = { not: parsed };
           expect(members(index, notIt, asOf)).toEqual(expected(population, notIt, asOf));
