@@ -24,7 +24,7 @@ export const configVariables = {
   OUTREACH_TLS_KEY: 'PEM private key file for the API.',
   OUTREACH_PUBLIC_URL: 'Public base URL for portal, unsubscribe and tracking links.',
   OUTREACH_EXTENSION_ORIGINS: 'Comma-separated origins allowed by CORS (the extension).',
-  OUTREACH_EXTRA_CA_FILE: 'PEM file of additional trusted CAs (FHIR, SMTP, MTA-STS); never disables verification.',
+  OUTREACH_EXTRA_CA_FILE: 'PEM file of additional trusted CAs (FHIR, SMTP, MTA-STS, Salesforce); never disables verification.',
   OUTREACH_DNS_SERVERS: 'Comma-separated DNS servers (host:port) for MX, MTA-STS and TLSA look-ups.',
   OUTREACH_SMTP_RELAY_URL: 'smtp(s)://user:pass@host:port of a smarthost; when set, mail goes through it instead of direct MX.',
   OUTREACH_SENDER_CONCURRENCY: 'Delivery workers per process (default 4).',
