@@ -96,7 +96,10 @@ function productParts(db: Db, port: number, caPem: string, mx: string, poolSize:
 }
 
 async function main() {
-  const n = Number(args[0] ?? 20_000);
+  // `node --import tsx test/bench/delivery.ts [messages] [--processes K]`: K > 1 adds a run with K sending processes.
+  const pIndex = args.indexOf('--processes');
+  const processes = pIndex >= 0 ? Number(args[pIndex + 1] ?? 2) : 1;
+  const n = Number(args.find((a, i) => /^\d+$/.test(a) && (pIndex < 0 || i !== pIndex + 1)) ?? 20_000);
   const mx = 'mx.bench.test';
   const ca = createTestCa();
   const leaf = ca.leaf([mx]);
@@ -176,8 +179,10 @@ async function main() {
     try {
       const b = await product(pg);
       out(`outreach  outbox on PostgreSQL + consent gate:        ${b.rate.toFixed(0)} msg/s  ratio ${(b.rate / base).toFixed(2)}x  (enqueue ${b.enqueueSecs.toFixed(1)} s)`);
-      const c = await multiProcess(pg, schema, 2);
-      out(`outreach  PostgreSQL, 2 sending processes:            ${c.toFixed(0)} msg/s  ratio ${(c / base).toFixed(2)}x`);
+      if (processes > 1) {
+        const c = await multiProcess(pg, schema, processes);
+        out(`outreach  PostgreSQL, ${processes} sending processes:            ${c.toFixed(0)} msg/s  ratio ${(c / base).toFixed(2)}x`);
+      }
     } finally {
       await pg.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await pg.close();
