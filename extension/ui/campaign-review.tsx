@@ -1,4 +1,5 @@
 // One pending campaign as the clinician reviews it: content, audience definition and count, purpose, delivery mode; approve, or reject with a comment.
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import type { Campaign } from '../../connector/api/contract.js';
 import type { ConnectorClient } from '../connector-client.js';
@@ -15,9 +16,11 @@ export interface CampaignReviewProps {
   campaign: Campaign;
   client: ConnectorClient;
   onDecided(campaign: Campaign): void;
+  /** Shown under the content, before the decision (the SMART app's PHI findings and forecast). */
+  details?: ComponentChildren;
 }
 
-export function CampaignReview({ campaign, client, onDecided }: CampaignReviewProps) {
+export function CampaignReview({ campaign, client, onDecided, details }: CampaignReviewProps) {
   const [comment, setComment] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -75,6 +78,7 @@ export function CampaignReview({ campaign, client, onDecided }: CampaignReviewPr
         {'\n\n'}
         {htmlToText(campaign.content.body)}
       </div>
+      {details}
       <label>Comment</label>
       <textarea name="comment" value={comment} onInput={(e) => setComment(e.currentTarget.value)} />
       <div class="row" style="margin-top:6px">
