@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify } from 'jose';
-import type { TestCa } from './test-ca.js';
+import type { TestCa, TestCert } from './test-ca.js';
 
 export interface RecordedRequest {
   method: string;
@@ -99,6 +99,9 @@ class ApiError extends Error {
     super(message);
   }
 }
+
+// Signing a leaf with node-forge costs tens of milliseconds: one per CA serves every fake org of a test file.
+const leaves = new WeakMap<TestCa, TestCert>();
 
 const sfDate = (d: Date) => d.toISOString().replace('Z', '+0000');
 const parseSfDate = (s: string) => new Date(s.replace(/([+-]\d{2}):?(\d{2})$/, '$1:$2').replace(/\+00:00$/, 'Z'));
@@ -440,7 +443,8 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions): Promi
     return send(res, 404, [{ errorCode: 'NOT_FOUND', message: 'The requested resource does not exist' }]);
   };
 
-  const leaf = options.ca.leaf(['127.0.0.1']);
+  let leaf = leaves.get(options.ca);
+  if (!leaf) leaves.set(options.ca, (leaf = options.ca.leaf(['127.0.0.1'])));
   const server: Server = createServer({ key: leaf.key, cert: leaf.cert }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));

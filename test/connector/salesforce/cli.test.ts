@@ -101,6 +101,8 @@ describe('outreach salesforce', () => {
     const push = await run(['salesforce', 'push-consent'], false);
     expect(push.out).toBe('1 patients changed: 1 Contacts updated, 0 consent records written, 0 unlinked, 0 without an Individual');
     expect(org.records('Contact')[0]!.HasOptedOutOfEmail).toBe(false);
+    // Each command opened its own sync; the authorization saved by `connect` (under HOME/.sfdx) served them all.
+    expect(org.tokensIssued).toBe(1);
   });
 
   it('names a campaign that does not exist by its code', async () => {
