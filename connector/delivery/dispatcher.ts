@@ -46,6 +46,8 @@ export interface DispatcherOptions {
   unsubscribeUrl?: (message: OutboxMessage) => string | undefined;
   /** SMTP envelope sender (bounce address) of a message. */
   envelopeFrom?: (message: OutboxMessage, rendered: RenderedMessage) => string;
+  /** Told of every recorded outcome, after it committed (webhooks, metrics); its errors are logged, never thrown. */
+  onOutcome?: (message: OutboxMessage, completion: Completion) => void | Promise<void>;
   workerId?: string;
   /** Messages in flight at once in this process. */
   concurrency?: number;
@@ -232,9 +234,20 @@ export class Dispatcher {
     this.pending = [];
     this.flushing = this.flushing.then(async () => {
       const kept = await this.o.outbox.finishMany(this.workerId, items);
-      kept.forEach((k, i) => {
-        if (!k) this.o.log.warn({ outboxId: items[i]!.message.id, worker: this.workerId }, 'lease lost before the attempt was recorded');
-      });
+      for (const [i, k] of kept.entries()) {
+        const { message, completion } = items[i]!;
+        if (!k) {
+          this.o.log.warn({ outboxId: message.id, worker: this.workerId }, 'lease lost before the attempt was recorded');
+          continue;
+        }
+        if (this.o.onOutcome) {
+          try {
+            await this.o.onOutcome(message, completion);
+          } catch (err) {
+            this.o.log.error({ err: err as Error, outboxId: message.id }, 'outcome listener failed');
+          }
+        }
+      }
     });
     return this.flushing;
   }

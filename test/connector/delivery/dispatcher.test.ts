@@ -96,7 +96,9 @@ describe('dispatcher', () => {
     ]);
     // Revoked after enqueue, before dispatch.
     consent.set('valid.test|lab-b', { allowed: false, version: 'auth-2', reason: 'marketing authorization revoked' });
-    const s = await dispatcher().drain();
+    const outcomes: string[] = [];
+    const s = await dispatcher({ onOutcome: (m, c) => void outcomes.push(`${m.patientId}:${c.state}`) }).drain();
+    expect(outcomes.sort()).toEqual(['valid.test|lab-a:delivered', 'valid.test|lab-b:cancelled']);
     expect(s).toMatchObject({ delivered: 1, cancelled: 1 });
     expect(gateCalls).toEqual(expect.arrayContaining([['valid.test|lab-b', 'marketing', 'email']]));
     expect(await outbox.byIdempotencyKey('c:1:valid.test|lab-b')).toMatchObject({ state: 'cancelled', cancelReason: 'consent: marketing authorization revoked', consentVersion: 'auth-2' });

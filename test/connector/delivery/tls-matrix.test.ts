@@ -7,6 +7,8 @@ import type { RenderedMessage } from '../../../connector/delivery/mime.js';
 import { createAuditLog } from '../../../connector/audit/audit-log.js';
 import { createEscrowPortal, type EscrowPortal } from '../../../connector/portal/escrow-portal.js';
 import { createTestCipher } from '../../support/test-cipher.js';
+import { createCodeMailer } from '../../../connector/delivery/code-mailer.js';
+import { phi, reveal } from '../../../fhir/phi.js';
 import { createOutbox, type Outbox, type OutboxMessage } from '../../../connector/delivery/outbox.js';
 import type { DeliveryMode } from '../../../connector/delivery/tls-policy.js';
 import { openDb, type Db } from '../../../connector/store/db.js';
@@ -63,7 +65,8 @@ describe('TLS policy matrix over real SMTP sinks', () => {
     outbox = createOutbox(db, { messageIdDomain: 'sender.outreach.test' });
     portal = createEscrowPortal({
       db, cipher, audit: createAuditLog({ db, cipher }), publicUrl: 'https://portal.outreach.test',
-      birthDateOf: async () => undefined, deliverCode: async () => undefined,
+      birthDateOf: async () => phi('1970-01-01'),
+      deliverCode: createCodeMailer({ router: world.router, transport: world.transport, from: 'Riverside Clinic <codes@sender.outreach.test>', senderName: 'Riverside Clinic', domain: 'sender.outreach.test' }),
     });
     const escrow: EscrowDesk = {
       deposit: async (message, rendered, at) => {
@@ -149,6 +152,20 @@ describe('TLS policy matrix over real SMTP sinks', () => {
     }
     // And the notices that did cross plaintext really were plaintext: the check above is not vacuous.
     expect(all.some((m) => !m.secure)).toBe(true);
+  });
+
+  it('lets the recipient of a notice read the message in the portal with the code emailed over verified TLS', async () => {
+    const row = rows.get('valid|escrow')!;
+    const notice = world.sinks.valid.messages.find((m) => m.raw.includes(row.messageId))!;
+    const token = /https:\/\/portal\.outreach\.test\/m\/([A-Za-z0-9_-]{43})/.exec(await readable(notice.raw))![1]!;
+    const before = world.sinks.valid.messages.length;
+    await portal.sendCode(token);
+    const codeMail = world.sinks.valid.messages[before]!;
+    expect(codeMail.secure).toBe(true);
+    const code = /one-time code is (\d{6})/.exec(await readable(codeMail.raw))![1]!;
+    expect(await readable(codeMail.raw)).not.toContain('CANARY');
+    const { session } = await portal.verify(token, code, '1970-01-01');
+    expect(reveal(await portal.read(token, session)).text).toContain(canary('valid', 'escrow'));
   });
 
   it('deposits exactly one escrow copy per notice', () => {
