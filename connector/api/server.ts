@@ -14,6 +14,7 @@ import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
 import { createApiMetrics, type ApiMetrics } from './metrics.js';
 import { routeOperations } from './route-operations.js';
 import { buildHandlers } from './routes/index.js';
+import { publicRoutes } from './public-routes.js';
 import { smartAppPlugin, type SmartAppOptions } from '../smart/smart-routes.js';
 
 export interface ApiServerOptions {
@@ -27,13 +28,15 @@ export interface ApiServerOptions {
   handlers?: Handlers;
   /** Process metrics (event loop, memory) in /metrics as well as the request histogram (default true). */
   defaultMetrics?: boolean;
+  /** The escrow portal and unsubscribe pages outside /api/v1 (default true). */
+  publicPages?: boolean;
   /** Options of the SMART approval app (connector/smart): page assets, extra CAs for the EHRs. */
   smart?: Omit<SmartAppOptions, 'app'>;
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    routeName?: RouteName | 'openapi' | 'jwks';
+    routeName?: RouteName | 'openapi' | 'jwks' | 'portal' | 'unsubscribe';
   }
 }
 
@@ -122,6 +125,8 @@ export async function createApiServer(app: App, options: ApiServerOptions = {}):
   const built = buildHandlers(app, { metrics, version: packageVersion });
   const handlers: Handlers = { ...built.handlers, ...options.handlers };
   const allowedOrigins = new Set(app.config.extensionOrigins);
+  // The portal and unsubscribe pages post their forms to themselves, from the public URL.
+  const publicOrigin = app.config.publicUrl ? new URL(app.config.publicUrl).origin : undefined;
 
   const server = Fastify({
     logger: false,
@@ -141,7 +146,7 @@ export async function createApiServer(app: App, options: ApiServerOptions = {}):
     if (options.https) reply.header('strict-transport-security', 'max-age=31536000');
     // A browser page on another origin gets nothing, not even a side effect: refuse before any route runs.
     const origin = request.headers.origin;
-    if (origin !== undefined && !allowedOrigins.has(origin) && !sameOrigin(origin, request)) {
+    if (origin !== undefined && !allowedOrigins.has(origin) && origin !== publicOrigin && !sameOrigin(origin, request)) {
       throw fail('FORBIDDEN', 'this origin may not call the connector');
     }
   });
@@ -178,6 +183,8 @@ export async function createApiServer(app: App, options: ApiServerOptions = {}):
   server.get('/.well-known/jwks.json', { config: { routeName: 'jwks' } }, async (_request, reply) =>
     reply.type('application/jwk-set+json').send(JSON.stringify(await built.jwks())),
   );
+
+  if (options.publicPages ?? true) await publicRoutes(app).register(server);
 
   let openApi: string | undefined;
   server.get(`${apiPrefix}/openapi.json`, { config: { routeName: 'openapi' } }, async (_request, reply) => {
