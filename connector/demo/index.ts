@@ -1,7 +1,8 @@
 // `npm run demo [-- --once]`: the whole product on embedded defaults, on loopback; prints its steps and counts, serves the API, the portal and the demo inbox until Ctrl-C.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { loadConfig } from '../config.js';
@@ -26,11 +27,12 @@ async function main(): Promise<number> {
     .name('npm run demo --')
     .description('Secure Outreach on embedded defaults: a demo EHR, two mail domains, the connector and its API, all on 127.0.0.1')
     .option('--once', 'run the scenario, print a JSON summary line and exit (0 only if every step worked)')
-    .option('--patients <n>', 'generated patients in the demo EHR', '3000')
+    .option('--patients <n>', 'generated patients in the demo EHR', '2000')
     .option('--seed <n>', 'seed of the generated population', '20261123')
     .option('--no-extension', 'do not build the browser extension')
+    .option('--save-mail <dir>', 'with --once: write every message the demo mailboxes received to <dir> as .eml (as the recipients hold it; keep it out of OUTREACH_HOME)')
     .parse();
-  const opts = program.opts<{ once?: boolean; patients: string; seed: string; extension: boolean }>();
+  const opts = program.opts<{ once?: boolean; patients: string; seed: string; extension: boolean; saveMail?: string }>();
   const patients = Number(opts.patients);
   const seed = Number(opts.seed);
   if (!Number.isInteger(patients) || patients < 1 || patients > 50_000) throw new Error('--patients must be 1-50000');
@@ -39,7 +41,7 @@ async function main(): Promise<number> {
   const config = loadConfig();
   say(`Secure Outreach demo: OUTREACH_HOME=${config.home}`);
   const started = Date.now();
-  const demo = await runDemo({ config, patients, seed, apiPort: opts.once ? 0 : config.apiPort, say });
+  const demo = await runDemo({ config, patients, seed, say });
   const summary: DemoSummary = demo.summary;
   let exitCode = summary.ok ? 0 : 1;
   try {
@@ -66,6 +68,14 @@ async function main(): Promise<number> {
       say(`logs       ${config.logFile ?? `${config.home}/logs/demo.log`}`);
     }
     if (opts.once) {
+      if (opts.saveMail && demo.world) {
+        mkdirSync(opts.saveMail, { recursive: true });
+        let n = 0;
+        for (const m of demo.world.mailboxes) {
+          for (const msg of m.sink.messages) writeFileSync(join(opts.saveMail, `${String(++n).padStart(5, '0')}-${m.domain}-${msg.secure ? 'tls' : 'plain'}.eml`), msg.raw);
+        }
+        say(`saved ${n} received messages to ${opts.saveMail}`);
+      }
       say(`done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${summary.ok ? 'every step worked' : `failed at ${summary.failedStep}`}`);
       say(`DEMO-SUMMARY ${JSON.stringify(summary)}`);
       return exitCode;

@@ -48,8 +48,6 @@ export interface DemoOptions {
   seed: number;
   /** The day the population is generated for (YYYY-MM-DD, UTC); default today. */
   day?: string;
-  /** Listen port of the API (0 picks a free one). */
-  apiPort: number;
   /** Prints one line of progress. */
   say(line: string): void;
 }
@@ -278,8 +276,10 @@ async function openOneInPortal(world: DemoWorld, web: DemoWeb, resources: readon
   const to = notice.to[0]!.toLowerCase();
   const patient = resources.find((r): r is Patient => r.resourceType === 'Patient' && (r.telecom ?? []).some((t) => t.system === 'email' && t.value?.toLowerCase() === to));
   if (!patient?.birthDate) return false;
+  const given = patient.name?.[0]?.given?.[0] ?? '';
   const landing = await fetch(`${web.url}/m/${token}`);
-  if (!landing.ok) return false;
+  // Before the checks the portal shows nothing of the patient.
+  if (!landing.ok || given === '' || (await landing.text()).includes(given)) return false;
   const before = plain.messages.length;
   const asked = await fetch(`${web.url}/m/${token}/code`, { method: 'POST' });
   if (!asked.ok) return false;
@@ -291,6 +291,5 @@ async function openOneInPortal(world: DemoWorld, web: DemoWeb, resources: readon
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ code, birthDate: patient.birthDate }).toString(),
   });
-  const given = patient.name?.[0]?.given?.[0] ?? '';
   return opened.ok && given !== '' && (await opened.text()).includes(given);
 }
