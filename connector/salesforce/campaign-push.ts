@@ -1,6 +1,7 @@
 // Pushes a campaign to Salesforce: the Campaign record (policy fields only) and its CampaignMembers, by REST composite or Bulk API 2.0.
 import type { Connection } from '@salesforce/core';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
+import { scanText } from '../compose/phi-scanner.js';
 import { fail } from '../errors.js';
 import { loadQueries, type Db } from '../store/db.js';
 import { bulkInsert } from './bulk-ingest.js';
@@ -47,6 +48,12 @@ export async function pushCampaign(conn: Connection, campaign: CampaignForPush, 
   if (!campaign.name.trim()) throw fail('BAD_REQUEST', 'campaign name is empty', { field: 'name' });
   const { db, audit, links, settings, actor, clock } = deps;
   const { record, fields } = campaignRecord(campaign, settings.phiPolicy);
+  // Labels are criteria, never a person: a name or description holding an identifier (e-mail, phone, MRN, birth date) stops here.
+  for (const [field, value] of Object.entries(record)) {
+    if (typeof value !== 'string') continue;
+    const kinds = [...new Set(scanText(value).filter((f) => f.category === 'identifier').map((f) => f.kind))];
+    if (kinds.length) throw fail('BAD_REQUEST', `the Campaign ${field} would carry a patient identifier (${kinds.join(', ')}): rename it`, { field });
+  }
 
   // The Campaign: created once, then updated; fields a narrowed policy no longer allows are cleared.
   const [pushed] = await db.query<{ sf_campaign_id: string; fields_sent: string[] }>(q.getPushedCampaign, [campaign.key]);

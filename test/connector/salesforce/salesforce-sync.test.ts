@@ -374,6 +374,14 @@ describe.each(storeKinds)('Salesforce sync on %s', (kind) => {
     for await (const r of audit.search({ actionPrefix: 'salesforce.policy-change' })) changes.push(r);
     expect(changes).toMatchObject([{ actor: 'ada', role: 'admin', entity: 'salesforce-policy/segment-name' }]);
 
+    // A label that names a person is stopped before anything is sent.
+    const before = org.requests.length;
+    await expect(sync.pushCampaign({ ...campaign, key: 'campaign/10', name: 'Call back jane.doe@example.org' }, admin)).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      details: { field: 'Name' },
+    });
+    expect(org.requests.slice(before).some((r) => r.method !== 'GET')).toBe(false);
+
     // Narrowing it again clears the field in Salesforce on the next push.
     await sync.setPhiPolicy({ allow: [] }, admin);
     await sync.pushCampaign(campaign, admin);
