@@ -1,9 +1,10 @@
-// The public pages `outreach serve` answers outside /api/v1: the escrow portal (code, date of birth, message) and RFC 8058 one-click unsubscribe.
+// The public pages `outreach serve` answers outside /api/v1: the escrow portal (code, date of birth, message), RFC 8058 one-click unsubscribe, open and click tracking.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { reveal } from '../../fhir/phi.js';
 import type { App } from '../app.js';
 import { isChannel, isPurpose } from '../consent/purposes.js';
+import { createTracking, type Tracking } from '../delivery/tracking.js';
 import { createUnsubscribe, type Unsubscribe } from '../delivery/unsubscribe.js';
 import { asOutreachError } from '../errors.js';
 import type { EscrowPortal } from '../portal/escrow-portal.js';
@@ -41,6 +42,7 @@ export interface PublicRoutes {
  * OUTREACH_PUBLIC_URL no link to them is ever sent, and the portal answers 503.
  */
 export function publicRoutes(app: App): PublicRoutes {
+  const tracking: Tracking = createTracking({ db: app.db, cipher: app.cipher, publicUrl: app.config.publicUrl ?? 'http://127.0.0.1' });
   let parts: Promise<{ escrow: EscrowPortal | undefined; unsubscribe: Unsubscribe }> | undefined;
   const open = () => {
     parts ??= app.sending().then((sending) => ({
@@ -124,6 +126,24 @@ export function publicRoutes(app: App): PublicRoutes {
             return page(reply, 200, content.subject, `<pre>${escape(content.text)}</pre>`);
           }),
         );
+
+        // Tracking answers a machine: no page, just the pixel or the redirect (unknown tokens get a bare 404).
+        scope.get<{ Params: { token: string } }>('/t/o/:token', { config: { routeName: 'tracking' } }, async (request, reply) => {
+          try {
+            const r = await tracking.handleOpen(request.params.token, { userAgent: request.headers['user-agent'] ?? '', ip: request.ip, method: request.method });
+            return reply.code(r.status).type(r.contentType).send(r.body);
+          } catch (err) {
+            return reply.code(asOutreachError(err).status).type('text/plain; charset=utf-8').send('not found');
+          }
+        });
+        scope.get<{ Params: { token: string } }>('/t/c/:token', { config: { routeName: 'tracking' } }, async (request, reply) => {
+          try {
+            const r = await tracking.handleClick(request.params.token, { userAgent: request.headers['user-agent'] ?? '', ip: request.ip, method: request.method });
+            return reply.code(r.status).header('location', r.location).send();
+          } catch (err) {
+            return page(reply, asOutreachError(err).status, 'Link', '<p>This link is not valid.</p>');
+          }
+        });
 
         scope.get<{ Params: { token: string } }>('/u/:token', { config: { routeName: 'unsubscribe' } }, async (request, reply) => {
           try {

@@ -28,7 +28,7 @@ export interface ApiServerOptions {
   handlers?: Handlers;
   /** Process metrics (event loop, memory) in /metrics as well as the request histogram (default true). */
   defaultMetrics?: boolean;
-  /** The escrow portal and unsubscribe pages outside /api/v1 (default true). */
+  /** The escrow portal, unsubscribe and tracking routes outside /api/v1 (default true). */
   publicPages?: boolean;
   /** Options of the SMART approval app (connector/smart): page assets, extra CAs for the EHRs. */
   smart?: Omit<SmartAppOptions, 'app'>;
@@ -36,7 +36,7 @@ export interface ApiServerOptions {
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    routeName?: RouteName | 'openapi' | 'jwks' | 'portal' | 'unsubscribe';
+    routeName?: RouteName | 'openapi' | 'jwks' | 'portal' | 'unsubscribe' | 'tracking';
   }
 }
 

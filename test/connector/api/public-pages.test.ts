@@ -1,5 +1,7 @@
-// The public pages of `outreach serve`: one-click unsubscribe (RFC 8058) records the opt-out only on POST, and escrow links that are not valid get a plain 404 page.
+// The public pages of `outreach serve`: one-click unsubscribe (RFC 8058) records the opt-out only on POST, tracking links answer with the pixel or the redirect, unknown links get a 404.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTracking } from '../../../connector/delivery/tracking.js';
+import type { OutboxMessage } from '../../../connector/delivery/outbox.js';
 import { syntheticFacts } from '../store/synthetic-facts.js';
 import { startApiWorld, type ApiWorld } from './api-world.js';
 
@@ -47,6 +49,23 @@ describe('public pages', () => {
     expect(bad.text).toContain('Unsubscribe');
     const noBody = await world.call('POST', `/u/${token}`, { raw: 'x=1', headers: form });
     expect(noBody.status).toBe(400);
+  });
+
+  it('serves the open pixel and the click redirect of an instrumented message, and counts a person apart from a scanner', async () => {
+    const tracking = createTracking({ db: world.app.db, cipher: world.app.cipher, publicUrl: 'https://outreach.clinic.example' });
+    const html = await tracking.instrument({ id: '41', campaignId: '7' } as OutboxMessage, '<p><a href="https://clinic.example/book?x=1&amp;y=2">Book</a></p>');
+    const click = /\/t\/c\/([A-Za-z0-9_-]{22})/.exec(html)![1]!;
+    const open = /\/t\/o\/([A-Za-z0-9_-]{22})/.exec(html)![1]!;
+    const browser = { 'user-agent': 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Version/17.0 Safari/605.1.15' };
+    const pixel = await world.call('GET', `/t/o/${open}`, { headers: browser });
+    expect(pixel.status).toBe(200);
+    expect(pixel.headers.get('content-type')).toBe('image/gif');
+    const redirect = await fetch(`${world.base}/t/c/${click}`, { redirect: 'manual', headers: browser });
+    expect(redirect.status).toBe(302);
+    expect(redirect.headers.get('location')).toBe('https://clinic.example/book?x=1&y=2');
+    await fetch(`${world.base}/t/c/${click}`, { redirect: 'manual', headers: { 'user-agent': 'python-requests/2.31' } });
+    expect(await tracking.campaignStats('7')).toMatchObject({ opens: { human: 1 }, clicks: { human: 1, machine: 1 } });
+    expect((await world.call('GET', `/t/c/${'B'.repeat(22)}`)).status).toBe(404);
   });
 
   it('answers an unknown or malformed escrow link with a 404 page', async () => {
