@@ -190,7 +190,7 @@ describe('the API over HTTP', () => {
     expect(r.text).toMatch(/outreach_api_request_duration_seconds_count\{route="lookupPatient",method="GET",status="200"\} [1-9]/);
     expect(r.text).not.toMatch(/example\.org/);
     const labels = new Set([...r.text.matchAll(/route="([^"]*)"/g)].map((m) => m[1]));
-    for (const label of labels) expect([...Object.keys(routes), 'openapi', 'unmatched']).toContain(label);
+    for (const label of labels) expect([...Object.keys(routes), 'openapi', 'jwks', 'portal', 'unsubscribe', 'tracking', 'unmatched']).toContain(label);
   });
 
   it('refuses plain HTTP on an address other than loopback, and serves HTTPS with the configured certificate', async () => {
