@@ -22,7 +22,7 @@ import { addCounts, assessRecipients, noExclusions, type ExclusionCounts } from 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), [
   'insertCampaign', 'sealContact', 'byId', 'lockById', 'list', 'updateContent', 'setStatus', 'setApproved', 'clearApproval',
   'setScheduled', 'claimDue', 'setSendReport', 'sendingCampaigns', 'markSent', 'insertDecision', 'sealDecisionComment',
-  'decisionsOf', 'signDecision', 'latestSegmentVersion', 'latestTemplateVersion', 'approvedForTemplate', 'bouncesOf', 'unsubscribedOf', 'opensOf',
+  'decisionsOf', 'signDecision', 'latestSegmentVersion', 'latestTemplateVersion', 'approvedForTemplate', 'bouncesOf', 'unsubscribedOf', 'opensOf', 'sendable',
 ] as const);
 
 export const campaignStatuses = ['draft', 'pending-approval', 'approved', 'rejected', 'scheduled', 'sending', 'sent', 'cancelled'] as const;
@@ -612,6 +612,18 @@ export class CampaignService {
       entity: audience.kind === 'segment' ? `segment-version/${audience.version.versionId}` : 'contact/1', at,
     });
     return forecastDelivery({ router: this.deps.router, mode: input.deliveryMode, phiFree: template.phiClass === 'none', domains, excluded, modeProblem });
+  }
+
+  /**
+   * Whether a message of this outbox campaign key may still go: its campaign is sending (or sent: a soft bounce retries)
+   * under a standing approval. One-off keys have no campaign. Checked at dispatch, so a withdrawal also stops messages a
+   * worker had already claimed.
+   */
+  async mayDispatch(outboxCampaignKey: string): Promise<boolean> {
+    const m = /^campaign\/([1-9][0-9]{0,17})$/.exec(outboxCampaignKey);
+    if (!m) return !outboxCampaignKey.startsWith('campaign/');
+    const [row] = await this.deps.db.query<{ status: string; approval_hash: string | null }>(q.sendable, [m[1]]);
+    return !!row && row.approval_hash !== null && (row.status === 'sending' || row.status === 'sent');
   }
 
   /** Whether a clinician approval covers this template version for this purpose and mode (one-off sends need one unless the content is PHI-free). */

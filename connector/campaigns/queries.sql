@@ -115,3 +115,6 @@ WHERE campaign_id = $1 AND state = 'cancelled' AND (cancel_reason LIKE 'unsubscr
 
 -- name: opensOf
 SELECT count(DISTINCT outbox_id)::int AS n FROM tracking_events WHERE campaign_id = $1 AND kind = 'open' AND NOT machine;
+
+-- name: sendable
+SELECT status, approval_hash FROM campaigns WHERE id = $1;

@@ -229,6 +229,18 @@ export async function createSendingService(app: App, options: SendingOptions = {
     return c;
   };
 
+  // A campaign's standing approval, re-read at most once a second per campaign: a withdrawal stops claimed messages too.
+  const approvals = new Map<string, { at: number; ok: Promise<boolean> }>();
+  const dispatchable = (campaignKey: string): Promise<boolean> => {
+    const hit = approvals.get(campaignKey);
+    const t = Date.now();
+    if (hit && t - hit.at < 1000) return hit.ok;
+    const ok = campaigns.mayDispatch(campaignKey);
+    approvals.set(campaignKey, { at: t, ok });
+    ok.catch(() => approvals.delete(campaignKey));
+    return ok;
+  };
+
   /** Opens the patient's facts and merges them in memory; the result lives only for this send. */
   const render = async (m: OutboxMessage): Promise<RenderedMessage> => {
     const id = Number(m.patientId);
@@ -237,6 +249,7 @@ export async function createSendingService(app: App, options: SendingOptions = {
     if (!facts) throw fail('BAD_REQUEST', 'the recipient is no longer in the store');
     if (facts.deceased) throw fail('BAD_REQUEST', 'the recipient is deceased');
     if (!facts.email) throw fail('BAD_REQUEST', 'the recipient has no email address');
+    if (!(await dispatchable(m.campaignId))) throw fail('BAD_REQUEST', 'the campaign approval was withdrawn or the campaign stopped');
     const sender = (await senderNow()).context;
     const template = await compiledFor(m.templateVersion);
     const link = unsubscribeUrl(m);

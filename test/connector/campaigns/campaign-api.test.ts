@@ -27,7 +27,7 @@ describe('campaign API', () => {
     }
     await app.facts.setCrmId(ids[0]!, '003000000000001AAA');
     await (await app.segmentIndex()).settled();
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => {
     await world?.close();
     await dns?.close();

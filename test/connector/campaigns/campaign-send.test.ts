@@ -13,7 +13,7 @@ describe.each(storeKinds)('campaigns on %s', (kind) => {
   let w: CampaignWorld;
   beforeAll(async () => {
     w = await startCampaignWorld(kind);
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => w?.close());
 
   it('delivers over verified TLS, escrows for a no-TLS domain, excludes by reason, and honours a revocation made after approval', async () => {
@@ -92,7 +92,7 @@ describe.each(storeKinds)('campaigns on %s', (kind) => {
     for await (const r of app.audit.search({ actionPrefix: 'campaign.' })) audit.push(r.action);
     expect(audit).toEqual(expect.arrayContaining(['campaign.create', 'campaign.submit', 'campaign.approve', 'campaign.schedule', 'campaign.send', 'campaign.complete']));
     expect((await app.audit.verify()).ok).toBe(true);
-  }, 60_000);
+  }, 180_000);
 
   it('stops a queued message when consent is revoked after the send run and before dispatch', async () => {
     const { app, sending, sessions } = w;
@@ -114,7 +114,7 @@ describe.each(storeKinds)('campaigns on %s', (kind) => {
     await sending.drainOnce();
     expect(await sending.outbox.campaignStates(`campaign/${c.id}`)).toEqual({ delivered: 1, cancelled: 1 });
     expect(w.delivery.sinks.valid.messages.slice(before).map((m) => m.to[0])).toEqual(['late-a@valid.test']);
-  }, 60_000);
+  }, 180_000);
 
   /** A template, a segment of patients in `state` and a draft campaign over them, submitted. */
   const submitted = async (tag: string, state: string, patients: number, options: { grant?: boolean; text?: string } = {}): Promise<{ campaign: Campaign; ids: number[] }> => {
@@ -153,17 +153,21 @@ describe.each(storeKinds)('campaigns on %s', (kind) => {
     await sending.campaigns.cancel(sessions.admin, campaign.id);
   });
 
-  it('cancels every queued message of the campaign when the clinician withdraws the approval', async () => {
+  it('cancels every queued message when the clinician withdraws the approval, and stops the ones already claimed at dispatch', async () => {
     const { sending, sessions } = w;
     const { campaign } = await submitted('withdraw', 'V2', 4);
     await sending.campaigns.approve(sessions.clinician, campaign.id);
     await sending.campaigns.schedule(sessions.marketer, campaign.id, new Date(Date.now() - 1000));
     await sending.campaigns.runDue();
+    // Two messages are in a worker's hands (claimed, lease run out) when the approval is withdrawn.
+    expect(await sending.outbox.claim('another-worker', 2, -1000)).toHaveLength(2);
     const before = w.delivery.sinks.valid.messages.length;
     const withdrawn = await sending.campaigns.withdraw(sessions.clinician, campaign.id, 'Wrong audience');
-    expect(withdrawn).toMatchObject({ status: 'draft', approvalHash: null, cancelled: 4 });
-    expect(await sending.outbox.campaignStates(`campaign/${campaign.id}`)).toEqual({ cancelled: 4 });
+    expect(withdrawn).toMatchObject({ status: 'draft', approvalHash: null, cancelled: 2 });
+    expect(await sending.outbox.campaignStates(`campaign/${campaign.id}`)).toEqual({ cancelled: 2, sending: 2 });
+    // The claimed two are stopped at dispatch: the approval is checked again before anything is rendered.
     await sending.drainOnce();
+    expect(await sending.outbox.campaignStates(`campaign/${campaign.id}`)).toEqual({ cancelled: 2, failed: 2 });
     expect(w.delivery.sinks.valid.messages.length).toBe(before);
     const decisions = await sending.campaigns.decisions(sessions.clinician, campaign.id);
     expect(decisions.at(-1)).toMatchObject({ decision: 'withdrawn', by: 'clinician', comment: 'Wrong audience' });
@@ -268,7 +272,7 @@ describe.each(storeKinds)('campaigns on %s', (kind) => {
     // The report holds counts only: no address, no name.
     expect(JSON.stringify(run!.report)).not.toMatch(/@|Testgiven/);
     await sending.campaigns.cancel(sessions.marketer, c.id);
-  }, 60_000);
+  }, 180_000);
 
   it('runs the lifecycle from the command line as signed-in users, and a wrong password changes nothing', async () => {
     const { sending } = w;

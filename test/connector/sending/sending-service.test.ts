@@ -44,7 +44,7 @@ describe('sending service', () => {
       dns: createDnsLookup([w.delivery.dns.address]), connectTarget: tableConnectTarget(w.delivery.connectTable), ca: [w.delivery.ca.cert],
       retryDelaysMs: [1000], timeoutMs: 5000, now: () => clock, workerId: 'w-lazy',
     });
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => {
     await lazy?.close();
     await w?.close();
