@@ -79,9 +79,8 @@ export class SmartLaunchFlow {
    * standalone launch. Unknown `iss` → SMART_UNKNOWN_ISS. The PKCE verifier, nonce and endpoints stay in the store.
    */
   async begin(input: { iss: string | undefined; launch: string | undefined }): Promise<LaunchStart> {
-    if (!input.iss) throw fail('BAD_REQUEST', 'iss: the launch names no EHR', { field: 'iss' });
     if (input.launch !== undefined && !/^[\x21-\x7e]{1,1024}$/.test(input.launch)) throw fail('BAD_REQUEST', 'launch: not a launch id', { field: 'launch' });
-    const ehr = await this.deps.registry.byIss(input.iss);
+    const ehr = input.iss ? await this.deps.registry.byIss(input.iss) : await this.onlyEhr(input.launch);
     if (!ehr) {
       await launchAudit(this.deps, 'denied', 'smart-ehr/unknown');
       throw fail('SMART_UNKNOWN_ISS', 'this EHR (iss) is not registered for app launch: an admin runs `outreach smart register`');
@@ -115,6 +114,13 @@ export class SmartLaunchFlow {
     };
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
     return { authorizeUrl: url.href, binding };
+  }
+
+  /** A standalone launch without `iss` goes to the one registered EHR; with several, the launch must name it. */
+  private async onlyEhr(launch: string | undefined): Promise<SmartEhr> {
+    const enabled = (await this.deps.registry.list()).filter((e) => !e.disabledAt);
+    if (launch !== undefined || enabled.length !== 1) throw fail('BAD_REQUEST', 'iss: the launch names no EHR (open /smart/launch?iss=<FHIR base URL>)', { field: 'iss' });
+    return enabled[0]!;
   }
 
   /**

@@ -106,13 +106,13 @@ export async function smartAppPlugin(server: FastifyInstance, options: SmartAppO
   const campaigns = campaignHandlers(app);
   const secure = (request: FastifyRequest) => request.protocol === 'https';
 
-  /** Pages may be framed by the registered EHRs only; nothing is cached. */
+  /** Pages may be framed by the registered EHRs' origins and nobody else; nothing is cached. */
   const pageHeaders = async (reply: FastifyReply) => {
     const origins = await registry.frameOrigins().catch(() => [] as string[]);
     reply.removeHeader('x-frame-options');
     reply.header(
       'content-security-policy',
-      `default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'${origins.map((o) => ` ${o}`).join('')}`,
+      `default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors ${origins.length ? origins.join(' ') : "'none'"}`,
     );
     reply.header('cache-control', 'no-store');
   };
