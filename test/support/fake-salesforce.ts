@@ -63,6 +63,8 @@ export interface FakeSalesforce {
   /** The org clock (SystemModstamp of writes). */
   setNow(at: Date): void;
   refuse(refusal: Refusal): void;
+  /** Invalidates every access token issued so far (the session timeout of the org). */
+  expireTokens(): void;
   tokensIssued: number;
   close(): Promise<void>;
 }
@@ -472,6 +474,7 @@ export async function startFakeSalesforce(options: FakeSalesforceOptions): Promi
     update: (type, id, f) => update(type, id, f),
     setNow: (at) => void (pinned = at),
     refuse: (r) => void refusals.push(r),
+    expireTokens: () => tokens.clear(),
     tokensIssued: 0,
     close: () =>
       new Promise<void>((resolve) => {

@@ -391,6 +391,16 @@ describe.each(storeKinds)('Salesforce sync on %s', (kind) => {
     expect(all).toEqual(['salesforce-policy/segment-name', 'salesforce-policy/default']);
   });
 
+  it('signs in again with the JWT bearer flow when the org expired the session', async () => {
+    await seed(2);
+    await sync.connect(admin);
+    org.expireTokens();
+    const report = await sync.pushCampaign({ key: 'campaign/5', name: 'After timeout', memberPatientIds: patientIds }, admin);
+    expect(report.added).toBe(2);
+    expect(org.tokensIssued).toBe(2);
+    expect(org.requests.filter((r) => r.path === '/services/oauth2/token')).toHaveLength(2);
+  });
+
   it('fails with SALESFORCE_ERROR naming Salesforce’s code, without its message text, and shows it in the status', async () => {
     await seed(2);
     await sync.connect(admin);
