@@ -1,9 +1,9 @@
-// `outreach serve`: the connector API over HTTPS (certificate files configured) or plain HTTP on loopback for the demo.
+// `outreach serve`: the connector API, portal, unsubscribe and tracking over HTTPS (or plain HTTP on loopback), and the delivery worker.
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { action, type CliContext } from '../cli-context.js';
-import { fail } from '../errors.js';
+import { asOutreachError, fail } from '../errors.js';
 import { isLoopback, startApiServer } from './server.js';
 
 export function registerServeCommands(program: Command, ctx: CliContext): void {
@@ -12,8 +12,9 @@ export function registerServeCommands(program: Command, ctx: CliContext): void {
     .description('serve the connector API (HTTPS with OUTREACH_TLS_CERT/OUTREACH_TLS_KEY; plain HTTP only on loopback)')
     .option('--host <address>', 'listen address (default OUTREACH_API_HOST or 127.0.0.1)')
     .option('--port <port>', 'listen port (default OUTREACH_API_PORT or 8787; 0 picks a free one)')
+    .option('--no-deliver', 'do not run the delivery worker in this process (run `outreach send run --watch` elsewhere)')
     .action(
-      action(ctx, async (opts: { host?: string; port?: string }) => {
+      action(ctx, async (opts: { host?: string; port?: string; deliver: boolean }) => {
         const config = ctx.config();
         if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
           throw fail('INVALID_CONFIG', 'set both OUTREACH_TLS_CERT and OUTREACH_TLS_KEY, or neither');
@@ -35,10 +36,21 @@ export function registerServeCommands(program: Command, ctx: CliContext): void {
         }
         const app = await ctx.app();
         const { server, url } = await startApiServer(app, { host, port, ...(tls ? { tls } : {}) });
-        ctx.out({ url, api: `${url}/api/v1`, tls: Boolean(tls) }, (r: { api: string; tls: boolean }) => `serving the connector API at ${r.api}${r.tls ? '' : ' (plain HTTP, loopback only)'}`);
+        // Scheduled campaigns and queued messages go out from here unless another process runs the worker.
+        const sending = opts.deliver
+          ? await app.sending().catch((err: unknown) => {
+              app.log.warn({ code: asOutreachError(err).code }, 'delivery worker not started');
+              return undefined;
+            })
+          : undefined;
+        sending?.start();
+        ctx.out({ url, api: `${url}/api/v1`, tls: Boolean(tls), delivering: Boolean(sending) }, (r: { api: string; tls: boolean; delivering: boolean }) =>
+          `serving the connector API at ${r.api}${r.tls ? '' : ' (plain HTTP, loopback only)'}${r.delivering ? '; delivery worker running' : ''}`,
+        );
         app.log.info({ tls: Boolean(tls) }, 'api listening');
         const signal = await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
         app.log.info({ signal: String(signal[0] ?? 'signal') }, 'api stopping');
+        await sending?.stop();
         await server.close();
       }),
     );

@@ -96,7 +96,7 @@ try {
   const [auditRows] = await app.db.query<{ n: string }>("SELECT count(*)::text AS n FROM audit_log WHERE action = 'patient.lookup'");
   process.stdout.write(`${line('baseline: bare fastify constant', baseline)}\n`);
   process.stdout.write(`${line('GET /patients/lookup?crmId=', lookup)}\n`);
-  process.stdout.write(`each lookup: session check, blind-index query, consent rows, one audit row (${auditRows!.n} written)\n`);
+  process.stdout.write(`each lookup: session check, blind-index query, consent rows, last campaign, one audit row (${auditRows!.n} written)\n`);
   process.stdout.write(
     `ratio lookup/baseline: p50 ${(lookup.p50 / Math.max(baseline.p50, 1)).toFixed(1)}x, p99 ${(lookup.p99 / Math.max(baseline.p99, 1)).toFixed(1)}x, CPU per request ${(lookup.cpuMsPerRequest / Math.max(baseline.cpuMsPerRequest, 0.001)).toFixed(1)}x\n`,
   );

@@ -37,7 +37,7 @@ function run(args: string[]) {
 it('serves the API on loopback until SIGTERM', async () => {
   const serve = run(['serve', '--port', '0']);
   const started = await serve.document;
-  expect(started).toMatchObject({ tls: false });
+  expect(started).toMatchObject({ tls: false, delivering: true });
   expect(started.api).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/v1$/);
   const health = await fetch(`${started.api}/health`);
   expect(health.status).toBe(200);
