@@ -88,8 +88,10 @@ async function main(): Promise<number> {
         say(`           in its options set the connector URL to ${summary.urls!.api.replace(/\/api\/v1$/, '')} and sign in as marketer or clinician.`);
       } else say('the extension did not build: run npm run build to see why');
     }
+    // Campaigns scheduled from now on (API, extension) are queued and delivered to the demo mailboxes.
+    demo.sending?.start();
     say('');
-    say('serving until Ctrl-C');
+    say('serving until Ctrl-C (the send loop runs: campaigns scheduled through the API or the extension reach the demo inbox)');
     await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
     say('stopping');
     return 0;
