@@ -1,9 +1,13 @@
 // The SMART app launch over HTTP against a fake EHR (HTTPS, our test CA): PKCE and state, id_token validation, practitioner mapping, the cookie session, signed approvals, and every refusal with its clear error.
+import type { AddressInfo } from 'node:net';
+import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiServer } from '../../../connector/api/server.js';
 import { SmartSessions } from '../../../connector/smart/app-sessions.js';
 import { registerSmartCommands } from '../../../connector/smart/cli.js';
 import { storeKinds } from '../../support/postgres.js';
 import { cliRunner } from '../../support/cli-runner.js';
+import { createTestCa } from '../../support/test-ca.js';
 import { callback, cookiesOf, linkedPractitioner, startLaunch, startSmartWorld, unlinkedPractitioner, type SmartWorld } from './smart-world.js';
 
 const refusal = async (res: Response) => {
@@ -209,6 +213,25 @@ describe.each(storeKinds)('SMART app launch on %s', (kind) => {
       expect((await registry.links(registration.id)).find((l) => l.practitioner === 'Practitioner/new-doc-7')).toMatchObject({ provisioned: true });
     } finally {
       await registry.register({ name: registration.name, iss: registration.iss, clientId: registration.clientId, redirectUri: registration.redirectUri, autoProvision: false }, actor);
+    }
+  });
+
+  it('over HTTPS sets __Host- cookies that are Secure, SameSite=None and Partitioned, so they work inside the EHR frame', async () => {
+    const ca = createTestCa('SMART https test CA');
+    const server = await createApiServer(world.w.app, { defaultMetrics: false, https: ca.leaf(['127.0.0.1']), smart: { ca: [world.ehrCa] } });
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    const dispatcher = new Agent({ connect: { ca: ca.cert } });
+    try {
+      const port = (server.server.address() as AddressInfo).port;
+      const query = new URLSearchParams({ iss: world.ehr.iss, launch: world.ehr.createLaunch(linkedPractitioner) });
+      const res = await fetch(`https://127.0.0.1:${port}/smart/launch?${query}`, { redirect: 'manual', dispatcher } as RequestInit);
+      expect(res.status).toBe(302);
+      const launchCookie = cookiesOf(res)['__Host-outreach-smart-launch']!;
+      expect(launchCookie.attributes.split('; ').sort()).toEqual(['HttpOnly', 'Max-Age=600', 'Partitioned', 'Path=/', 'SameSite=None', 'Secure']);
+      expect(res.headers.get('strict-transport-security')).toContain('max-age=');
+    } finally {
+      await dispatcher.close();
+      await server.close();
     }
   });
 
