@@ -21,6 +21,7 @@ import { createDirectRouter, createRelayRouter, type Router } from '../delivery/
 import { createStarttlsProbe } from '../delivery/starttls-probe.js';
 import { decideDelivery, type DeliveryMode } from '../delivery/tls-policy.js';
 import { createTransport, parseRelayUrl, type Transport } from '../delivery/transport.js';
+import { createTracking, type Tracking } from '../delivery/tracking.js';
 import { loadExtraCa } from '../delivery/trust.js';
 import { createUnsubscribeTokens, type UnsubscribeTokens } from '../delivery/unsubscribe.js';
 import { fail } from '../errors.js';
@@ -83,6 +84,8 @@ export interface SendingService {
   /** The escrow portal, when a public URL is configured. */
   escrow: EscrowPortal | undefined;
   unsubscribeTokens: UnsubscribeTokens;
+  /** Open and click tracking of the HTML part (opaque tokens, targets sealed), when a public URL is configured. */
+  tracking: Tracking | undefined;
   /** The From address in use (INVALID_CONFIG until an admin adds a sender). */
   sender(): Promise<SenderContext>;
   /** Queues due campaigns, then sends until nothing is due, then marks finished campaigns sent. */
@@ -182,6 +185,7 @@ export async function createSendingService(app: App, options: SendingOptions = {
   });
   const publicUrl = options.publicUrl ?? config.publicUrl;
   const unsubscribeTokens = unsubscribeTokensOf(app.cipher);
+  const tracking = publicUrl ? createTracking({ db: app.db, cipher: app.cipher, publicUrl, now }) : undefined;
   const unsubscribeUrl = (m: OutboxMessage) =>
     publicUrl
       ? `${publicUrl.replace(/\/$/, '')}/u/${unsubscribeTokens.issue({ patientId: m.patientId, campaignId: m.campaignId, purpose: m.purpose, channel: m.channel })}`
@@ -257,7 +261,8 @@ export async function createSendingService(app: App, options: SendingOptions = {
       practice, sender, now: now(), deliveryMode: m.deliveryMode, ...(link ? { links: { unsubscribe: link } } : {}),
     };
     const composed = template.render(facts, context);
-    const html = reveal(composed.html);
+    // Links become opaque click tokens and an open pixel is added: no PHI goes into a URL.
+    const html = composed.html && tracking ? await tracking.instrument(m, reveal(composed.html)) : reveal(composed.html);
     return {
       from: reveal(composed.from),
       to: String(facts.email).trim(),
@@ -337,6 +342,7 @@ export async function createSendingService(app: App, options: SendingOptions = {
 
   return {
     outbox, router, transport, dispatcher, campaigns, templates, segments, dkimKeys, escrow, unsubscribeTokens,
+    tracking,
     sender: async () => (await senderNow()).context,
     drainOnce,
     start(idleMs = 1000) {

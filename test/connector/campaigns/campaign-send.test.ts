@@ -76,8 +76,13 @@ describe.each(storeKinds)('campaigns on %s', (kind) => {
     expect(notice).not.toContain('Charlie');
     expect(notice).not.toContain('Imaginary');
 
+    // The HTML part carries an opaque open pixel; a person's open counts, a mail proxy's fetch does not.
+    const pixel = /\/t\/o\/([A-Za-z0-9_-]{22})/.exec(alpha.replace(/=\r\n/g, ''))![1]!;
+    await sending.tracking!.handleOpen(pixel, { userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0', ip: '198.51.100.7' });
+    await sending.tracking!.handleOpen(pixel, { userAgent: 'Mozilla/5.0 (via ggpht.com GoogleImageProxy)' });
     const stats = await sending.campaigns.stats(sessions.marketer, campaign.id);
     expect(stats.states).toEqual({ delivered: 2, notice_sent: 1 });
+    expect(stats.opened).toBe(1);
     // The escrowed message opens in the portal with a code sent to the same address and the date of birth.
     const token = /\/m\/([A-Za-z0-9_-]{43})/.exec(notice)![1]!;
     await sending.escrow!.sendCode(token);
