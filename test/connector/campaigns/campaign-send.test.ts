@@ -302,6 +302,14 @@ describe.each(storeKinds)('campaigns on %s', (kind) => {
     expect(status.text).toMatch(/approved by clinician/);
     expect(status.text).toMatch(/submitted by marketer \(marketer\)/);
     expect(status.text).toMatch(/approved by clinician \(clinician\): ok/);
-    expect((await run(['campaign', 'cancel', id, '--user', 'marketer'])).out).toMatchObject({ status: 'cancelled', cancelled: 0 });
+    // `campaign send` runs the app's own pipeline from the configuration: the MX has no address record, so the
+    // tls-required message is held, not sent another way.
+    await w.app.senders.add({ address: 'outreach@clinic.test', displayName: 'Riverside Outreach' }, { name: 'admin', role: 'admin' });
+    const sent = await run(['campaign', 'send', id, '--user', 'marketer']);
+    expect(sent.exitCode).toBe(0);
+    expect(sent.out).toMatchObject({ campaign: { status: 'sending', sendReport: { members: 1, queued: 1 } }, stats: { states: { held: 1 } } });
+    const worker = await run(['send', 'run']);
+    expect(worker.out).toMatchObject({ delivered: 0, claimed: 0 });
+    expect((await run(['campaign', 'cancel', id, '--user', 'marketer'])).out).toMatchObject({ status: 'cancelled', cancelled: 1 });
   });
 });
