@@ -94,6 +94,7 @@ export class SmartSessions {
     const expiresAt = new Date(row.expires_at);
     const idleEnd = new Date(new Date(row.last_seen_at).getTime() + this.deps.idleMinutes * 60_000);
     if (now >= expiresAt || now >= idleEnd) throw fail('SESSION_EXPIRED', 'the EHR launch expired: launch the app from the EHR again');
+    if (row.user_id && row.user_disabled_at) throw fail('USER_DISABLED', 'the clinician account linked to this practitioner is disabled');
     await this.deps.db.query(q.touchSession, [row.id, now]);
     let user: SmartSession['user'] = null;
     let session: Session | null = null;

@@ -63,9 +63,21 @@ export interface LaunchFlowDeps {
   clock?: () => Date;
 }
 
-/** Why a launch failed, for the audit row and the log: the error code only (never the EHR's free text). */
-const launchAudit = (deps: LaunchFlowDeps, outcome: 'success' | 'denied' | 'failure', entity: string, actor = 'smart-launch', role = 'system') =>
-  deps.audit.append({ actor, role, action: 'smart.launch', purpose: 'operations', entity, outcome }).catch(() => undefined);
+/**
+ * The audit row of a launch. A refusal's row must not hide the refusal itself, so a failure to write it is logged
+ * and the refusal goes on; a successful launch fails if its row cannot be written.
+ */
+async function launchAudit(deps: LaunchFlowDeps, outcome: 'success' | 'denied' | 'failure', entity: string, actor = 'smart-launch', role = 'system'): Promise<void> {
+  const row = deps.audit.append({ actor, role, action: 'smart.launch', purpose: 'operations', entity, outcome });
+  if (outcome === 'success') {
+    await row;
+    return;
+  }
+  await row.then(
+    () => undefined,
+    (err: unknown) => deps.log.error({ code: (err as { code?: string }).code ?? 'INTERNAL', entity }, 'audit row of a refused smart launch not written'),
+  );
+}
 
 export class SmartLaunchFlow {
   constructor(private readonly deps: LaunchFlowDeps) {}

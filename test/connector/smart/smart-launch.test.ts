@@ -254,6 +254,12 @@ describe.each(storeKinds)('SMART app launch on %s', (kind) => {
     const idle = await sessions.issue({ ehrId: world.registration.id, practitioner: linkedPractitioner, iss: world.ehr.iss, userId, accessToken: 't', scope: 'openid', kind: 'ehr', expiresAt: new Date(now.getTime() + 3_600_000) });
     now = new Date(now.getTime() + 16 * 60_000);
     await expect(sessions.resolve(idle.token)).rejects.toMatchObject({ code: 'SESSION_EXPIRED' });
+    // A disabled clinician account ends its app sessions too.
+    const { user } = await app.users.add({ username: 'clinician-two', role: 'clinician', password: 'correct horse battery staple' }, { name: 'test-setup', role: 'admin' });
+    const other = await sessions.issue({ ehrId: world.registration.id, practitioner: 'Practitioner/two-2', iss: world.ehr.iss, userId: user.id, accessToken: 't', scope: 'openid', kind: 'ehr', expiresAt: new Date(now.getTime() + 3_600_000) });
+    expect((await sessions.resolve(other.token)).user).toMatchObject({ username: 'clinician-two' });
+    await app.users.disable('clinician-two', { name: 'test-setup', role: 'admin' });
+    await expect(sessions.resolve(other.token)).rejects.toMatchObject({ code: 'USER_DISABLED' });
   });
 
   it('lets admins register EHRs and link practitioners over /smart/admin and the CLI; others are refused', async () => {
