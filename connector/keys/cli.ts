@@ -127,7 +127,8 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
         // Stage the new key first: a crash after the commit is finished at the next start (the staged file is adopted).
         const file = opts.out ?? masterKeyPath(config.home);
         const staged = opts.out ?? `${file}.next`;
-        writeKeyFile(staged, key, 'wx');
+        // The app opened with the current key, so a leftover staged key is from a re-wrap that never committed.
+        writeKeyFile(staged, key, opts.out ? 'wx' : 'w');
         const next = localKmsProvider(key);
         let rewrapped: number;
         try {
@@ -136,7 +137,14 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
           unlinkSync(staged);
           throw err;
         }
-        if (!opts.out) renameSync(staged, file);
+        if (!opts.out) {
+          try {
+            renameSync(staged, file);
+          } catch {
+            // The data keys are now wrapped under `key`: it must reach the key file whatever happened to the staged copy.
+            writeKeyFile(file, key, 'w');
+          }
+        }
         const result = { rewrapped, kekId: next.id, keyFile: file };
         ctx.out(result, (r: typeof result) =>
           `${r.rewrapped} data keys re-wrapped under ${r.kekId}; the new key is in ${opts.out ? `${r.keyFile} (set OUTREACH_MASTER_KEY from it)` : r.keyFile}`,

@@ -1,6 +1,6 @@
 // The master key that wraps the data keys: a 0600 key file, OUTREACH_MASTER_KEY, or any KMS behind the same interface.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../errors.js';
 
@@ -124,12 +124,4 @@ export function writeKeyFile(file: string, key: Buffer, flag: 'wx' | 'w' = 'wx')
   } finally {
     closeSync(fd);
   }
-}
-
-/** Replaces a key file atomically (write a sibling, then rename over it). */
-export function replaceKeyFile(file: string, key: Buffer): void {
-  const next = `${file}.next`;
-  if (existsSync(next)) unlinkSync(next);
-  writeKeyFile(next, key, 'wx');
-  renameSync(next, file);
 }

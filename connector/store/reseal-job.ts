@@ -73,9 +73,15 @@ export async function runResealJobs(db: Db, keyring: Keyring, options: ResealOpt
   const log = options.log ?? silentLog;
   let total = 0;
   await keyring.refresh();
-  const jobs = await db.query<{ id: number | string }>(q.openResealJobs);
+  const jobs = await db.query<{ id: number | string; target_version: number }>(q.openResealJobs);
   for (const job of jobs) {
     const jobId = Number(job.id);
+    // A job created after this keyring last looked: resealing under an older current key would mark it done early.
+    if (keyring.currentVersion < job.target_version) await keyring.refresh();
+    if (keyring.currentVersion < job.target_version) {
+      log.warn({ jobId, targetVersion: job.target_version }, 'reseal job skipped: its key version is not in this keyring yet');
+      continue;
+    }
     const columns = (await keyring.sealedColumns()).map(checkColumn);
     for (const c of columns) await db.query(q.ensureResealProgress, [jobId, c.table, c.column]);
     const progress = await db.query<{ table_name: string; column_name: string; cursor: string | null; done: boolean }>(

@@ -1,6 +1,6 @@
 // `outreach keys`: rotation queued for the background, status with progress, reseal, retirement and master key re-wrap.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +46,9 @@ describe(`outreach keys (${kind})`, () => {
   });
   afterAll(async () => {
     if (kind === 'postgres') {
-      const app = await openApp(loadConfig({ ...env, OUTREACH_MASTER_KEY: readFileSync(join(home, 'new.key'), 'utf8').trim() }), {
+      const newKey = join(home, 'new.key');
+      const key = existsSync(newKey) ? readFileSync(newKey, 'utf8').trim() : firstKey;
+      const app = await openApp(loadConfig({ ...env, OUTREACH_MASTER_KEY: key }), {
         log: createLogger({ level: 'silent' }),
         resealInBackground: false,
       }).catch(() => undefined);

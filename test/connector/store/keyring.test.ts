@@ -247,6 +247,28 @@ describe.each(storeKinds)('keyring on %s', (kind) => {
     }
   });
 
+  it('a job created just after the worker looked at its keys is resealed under the new key, not marked done early', async () => {
+    const server = (await openKeyring(db, { home })).keyring;
+    await fill(server, 4);
+    const cli = (await openKeyring(db, { home })).keyring;
+    let rotated = false;
+    const racing: Db = {
+      ...db,
+      query: async (sql, params) => {
+        // Another process rotates between this worker's key refresh and its look at the open jobs.
+        if (!rotated && sql.includes("state = 'running'")) {
+          rotated = true;
+          await cli.rotate();
+        }
+        return db.query(sql, params);
+      },
+    };
+    expect(await runResealJobs(racing, server, { batchSize: 10 })).toBe(4);
+    expect(rotated).toBe(true);
+    const rows = await db.query<{ v: Uint8Array }>('SELECT v FROM t_sealed');
+    expect(rows.map((r) => sealedVersion(r.v))).toEqual([2, 2, 2, 2]);
+  });
+
   it('a reseal never overwrites a value written after it was read', async () => {
     const { keyring } = await openKeyring(db, { home });
     await fill(keyring, 3);
