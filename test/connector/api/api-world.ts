@@ -45,8 +45,8 @@ export async function startApiWorld(kind: 'pglite' | 'postgres', options: ApiSer
   );
   const app = await openApp(config, { resealInBackground: false });
   const actor = { name: 'test-setup', role: 'admin' };
-  for (const role of roles) await app.users.add({ username: role, role, password }, actor);
-  await app.users.add({ username: 'stale', role: 'marketer', password }, actor);
+  // scrypt runs on the thread pool: hash the four passwords at once.
+  await Promise.all([...roles.map((role) => app.users.add({ username: role, role, password }, actor)), app.users.add({ username: 'stale', role: 'marketer', password }, actor)]);
   const { server, url } = await startApiServer(app, { host: '127.0.0.1', port: 0 }, { defaultMetrics: false, ...options });
 
   const call: ApiWorld['call'] = async (method, path, init = {}) => {
@@ -74,11 +74,13 @@ export async function startApiWorld(kind: 'pglite' | 'postgres', options: ApiSer
   };
 
   const tokens = {} as Record<RoleName, string>;
-  for (const role of roles) {
-    const r = await login(role);
-    if (r.status !== 201) throw new Error(`login of ${role} failed: ${r.status}`);
-    tokens[role] = r.json.token;
-  }
+  await Promise.all(
+    roles.map(async (role) => {
+      const r = await login(role);
+      if (r.status !== 201) throw new Error(`login of ${role} failed: ${r.status}`);
+      tokens[role] = r.json.token;
+    }),
+  );
   // A session issued 13 hours ago (past the 12-hour absolute lifetime and the idle timeout), by the real session store.
   const past = new Date(Date.now() - 13 * 3_600_000);
   const earlier = new UserDirectory({ db: app.db, audit: app.audit, sessions: { idleMinutes: config.sessionIdleMinutes, absoluteHours: config.sessionAbsoluteHours }, clock: () => past });
