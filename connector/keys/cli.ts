@@ -5,7 +5,7 @@ import { action, type CliContext } from '../cli-context.js';
 import { fail } from '../errors.js';
 import type { App } from '../app.js';
 import { generateMasterKey, localKmsProvider, masterKeyPath, writeKeyFile } from '../store/master-key.js';
-import { countStale, resealStatus, type ResealJobStatus } from '../store/reseal-job.js';
+import { countStale, queueResealIfStale, resealStatus, type ResealJobStatus } from '../store/reseal-job.js';
 
 interface KeyStatus {
   masterKey: { source: 'env' | 'file' | 'kms'; kekId: string };
@@ -90,10 +90,11 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
 
   keys
     .command('reseal')
-    .description('run the open reseal jobs to the end (resumes where a previous run stopped)')
+    .description('run the open reseal jobs to the end (resumes where a previous run stopped; queues one for values still under old keys)')
     .action(
       action(ctx, async () => {
         const app = await ctx.app();
+        await queueResealIfStale(app.db, app.keyring);
         const resealed = await resealNow(ctx, app);
         ctx.out({ resealed }, (r: { resealed: number }) => `${r.resealed} values resealed`);
       }),

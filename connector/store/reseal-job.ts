@@ -12,6 +12,7 @@ const q = loadQueries(new URL('./queries.sql', import.meta.url), [
   'advanceResealProgress',
   'finishResealJob',
   'idColumnType',
+  'insertResealJob',
 ] as const);
 
 const identifier = /^[a-z_][a-z0-9_]*$/;
@@ -153,6 +154,23 @@ export async function runResealJobs(db: Db, keyring: Keyring, options: ResealOpt
     log.info({ jobId, resealed: total }, 'reseal job finished');
   }
   return total;
+}
+
+/**
+ * Queues a reseal job when values under older versions remain and no job is open (a process that sealed with its old
+ * key after the last job passed). Returns the new job's id, or undefined when nothing needed one.
+ */
+export async function queueResealIfStale(db: Db, keyring: Keyring): Promise<number | undefined> {
+  await keyring.refresh();
+  if ((await db.query(q.openResealJobs)).length > 0) return undefined;
+  let stale = 0;
+  for (const c of await keyring.sealedColumns()) {
+    const exists = await db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [c.table]);
+    if (exists[0]?.t) stale += await countStale(db, c, keyring.currentVersion);
+  }
+  if (stale === 0) return undefined;
+  const [job] = await db.query<{ id: number | string }>(q.insertResealJob, [keyring.currentVersion]);
+  return Number(job!.id);
 }
 
 /** The most recent reseal jobs with per-column progress. */

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../../connector/store/db.js';
 import { Keyring, openKeyring, sealedVersion } from '../../../connector/store/keyring.js';
 import { generateMasterKey, localKmsProvider, masterKeyPath, writeKeyFile } from '../../../connector/store/master-key.js';
-import { ResealWorker, resealStatus, runResealJobs } from '../../../connector/store/reseal-job.js';
+import { queueResealIfStale, ResealWorker, resealStatus, runResealJobs } from '../../../connector/store/reseal-job.js';
 import { openTestStore, storeKinds } from '../../support/postgres.js';
 import { cleanStore } from './clean-store.js';
 
@@ -267,6 +267,24 @@ describe.each(storeKinds)('keyring on %s', (kind) => {
     expect(rotated).toBe(true);
     const rows = await db.query<{ v: Uint8Array }>('SELECT v FROM t_sealed');
     expect(rows.map((r) => sealedVersion(r.v))).toEqual([2, 2, 2, 2]);
+  });
+
+  it('values sealed under an old key after the job finished get a new job, then the old key retires', async () => {
+    const stale = (await openKeyring(db, { home })).keyring;
+    const { keyring } = await openKeyring(db, { home });
+    await fill(keyring, 2);
+    await keyring.rotate();
+    await runResealJobs(db, keyring);
+    expect(await queueResealIfStale(db, keyring)).toBeUndefined();
+    // A process that has not refreshed yet still seals with v1.
+    await db.query('INSERT INTO t_sealed VALUES (3, $1)', [stale.seal('late', { table: 't_sealed', column: 'v', rowId: '3' })]);
+    await expect(keyring.retire(1)).rejects.toMatchObject({ code: 'CONFLICT' });
+    const jobId = await queueResealIfStale(db, keyring);
+    expect(jobId).toBeGreaterThan(0);
+    expect(await queueResealIfStale(db, keyring)).toBeUndefined();
+    expect(await runResealJobs(db, keyring)).toBe(1);
+    await keyring.retire(1);
+    expect(await openAll(keyring)).toEqual(['value 1', 'value 2', 'late']);
   });
 
   it('a reseal never overwrites a value written after it was read', async () => {
