@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { asOutreachError } from '../errors.js';
-import { startApiServer } from '../api/server.js';
 import { runDemo, type DemoSummary } from './scenario.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -41,31 +40,19 @@ async function main(): Promise<number> {
   const config = loadConfig();
   say(`Secure Outreach demo: OUTREACH_HOME=${config.home}`);
   const started = Date.now();
-  const demo = await runDemo({ config, patients, seed, say });
+  const demo = await runDemo({ config, patients, seed, apiPort: opts.once ? 0 : config.apiPort, say });
   const summary: DemoSummary = demo.summary;
   let exitCode = summary.ok ? 0 : 1;
   try {
-    if (summary.ok && demo.app && demo.web && demo.world) {
-      const api = await startApiServer(demo.app, { host: '127.0.0.1', port: opts.once ? 0 : config.apiPort }).catch(async (err) => {
-        // The configured port is taken (another demo?): any free port will do.
-        if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
-        return startApiServer(demo.app!, { host: '127.0.0.1', port: 0 });
-      });
-      demo.closeApi = () => api.server.close();
-      summary.urls = {
-        api: `${api.url}/api/v1`,
-        openApi: `${api.url}/api/v1/openapi.json`,
-        inbox: demo.web.url,
-        portal: `${demo.web.url}/m/<link from a notice in the inbox>`,
-        ehr: demo.world.ehr.url,
-      };
+    if (summary.ok && summary.urls) {
+      const u = summary.urls;
       say('');
-      say(`API        ${summary.urls.api}   (sign in with POST /api/v1/session and a user above)`);
-      say(`OpenAPI    ${summary.urls.openApi}`);
-      say(`demo inbox ${summary.urls.inbox}   (what each mailbox received; the notices link to the escrow portal)`);
-      say(`portal     ${demo.web.url}/m/…   (one-time code by email, then the date of birth)`);
-      say(`demo EHR   ${summary.urls.ehr}   (FHIR R4, SMART backend services, Bulk $export)`);
-      say(`logs       ${config.logFile ?? `${config.home}/logs/demo.log`}`);
+      say(`API        ${u.api}   (sign in: POST /api/v1/session with a user above)`);
+      say(`OpenAPI    ${u.openApi}`);
+      say(`demo inbox ${u.inbox}   (what each mailbox received and whether it came inside TLS)`);
+      say(`portal     ${u.portal}…   (the links in the notices: one-time code by email, then the date of birth)`);
+      say(`demo EHR   ${u.ehr}   (FHIR R4, SMART backend services, Bulk $export)`);
+      say(`logs       ${config.logFile ?? join(config.home, 'logs', 'demo.log')}`);
     }
     if (opts.once) {
       if (opts.saveMail && demo.world) {

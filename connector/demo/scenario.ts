@@ -3,7 +3,9 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { FhirResource, Patient } from 'fhir/r4.js';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { openApp, type App } from '../app.js';
+import { startApiServer } from '../api/server.js';
 import type { Config } from '../config.js';
 import { tableConnectTarget } from '../delivery/mx-resolver.js';
 import { asOutreachError } from '../errors.js';
@@ -48,6 +50,8 @@ export interface DemoOptions {
   seed: number;
   /** The day the population is generated for (YYYY-MM-DD, UTC); default today. */
   day?: string;
+  /** Listen port of the connector API, its portal and unsubscribe pages (0 picks a free one; a taken port falls back to 0). */
+  apiPort: number;
   /** Prints one line of progress. */
   say(line: string): void;
 }
@@ -121,11 +125,14 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     const world = running.world;
     running.web = await startDemoWeb(world.mailboxes);
     const web = running.web;
+    // The API serves the escrow portal and unsubscribe pages: its address is the public URL of the links.
+    const apiPort = await freePort(options.apiPort);
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
     const config: Config = {
       ...options.config,
       extraCaFile: world.caFile,
       dnsServers: [world.dns.address],
-      publicUrl: web.url,
+      publicUrl: apiUrl,
       practiceName: options.config.practiceName ?? 'Riverside Family Medicine',
       practicePhone: options.config.practicePhone ?? '555-0100',
       practiceAddress: options.config.practiceAddress ?? '1 Elm Street, Boston, MA 02110',
@@ -145,6 +152,9 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
       await closeApp();
       await new Promise<void>((resolve) => logStream.end(resolve));
     };
+    const api = await startApiServer(app, { host: '127.0.0.1', port: apiPort });
+    running.closeApi = () => api.server.close();
+    summary.urls = { api: `${api.url}/api/v1`, openApi: `${api.url}/api/v1/openapi.json`, inbox: web.url, portal: `${api.url}/m/`, ehr: world.ehr.url };
     say(config.databaseUrl ? 'store: PostgreSQL (DATABASE_URL)' : `store: PGlite in ${join(home, 'pglite')} (master key ${config.masterKey ? 'from OUTREACH_MASTER_KEY' : `in ${join(home, 'master.key')}`})`);
 
     stepStart('set up the users');
@@ -199,7 +209,6 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     const sending = running.sending;
     // The API's campaign routes use this pipeline (it knows where the demo MX hosts listen).
     app.sending = async () => sending;
-    web.setPortal(sending.escrow);
 
     stepStart('build the segment');
     await (await app.segmentIndex()).settled();
@@ -231,9 +240,14 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     stepStart('send');
     await sending.campaigns.schedule(sessions.marketer, draft.id);
     let campaign = await sending.campaigns.get(sessions.marketer, draft.id);
-    for (let round = 0; round < 20 && campaign.status !== 'sent'; round++) {
+    // Until every message is finished; a retried message waits for its next attempt (bounded: two minutes).
+    const deadline = Date.now() + 120_000;
+    for (;;) {
       await sending.drainOnce();
       campaign = await sending.campaigns.get(sessions.marketer, draft.id);
+      if (campaign.status === 'sent' || Date.now() > deadline) break;
+      const due = (await sending.outbox.nextDue())?.getTime() ?? Date.now() + 200;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(due - Date.now(), 20), 5_000)));
     }
     const report = campaign.sendReport;
     if (!report) throw new Error('the campaign was not materialised');
@@ -248,7 +262,7 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     if (campaign.status !== 'sent') throw new Error(`the campaign ended as ${campaign.status}`);
 
     stepStart('open an escrowed message in the portal');
-    summary.portal = { opened: await openOneInPortal(world, web, population.resources) };
+    summary.portal = { opened: await openOneInPortal(world, apiUrl, population.resources) };
     say(summary.portal.opened ? 'portal: an escrowed message opened after the one-time code and the date of birth' : 'portal: no escrowed message to open');
 
     stepStart('audit');
@@ -268,7 +282,26 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
 }
 
 /** Goes through the portal pages as the recipient of the first notice would: a code by email, the code and the date of birth. */
-async function openOneInPortal(world: DemoWorld, web: DemoWeb, resources: readonly FhirResource[]): Promise<boolean> {
+/** `wanted` when it is free, else any free port (another demo may hold the configured one). */
+async function freePort(wanted: number): Promise<number> {
+  const tryListen = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      const probe = createNetServer();
+      probe.once('error', reject);
+      probe.listen(port, '127.0.0.1', () => {
+        const { port: got } = probe.address() as AddressInfo;
+        probe.close(() => resolve(got));
+      });
+    });
+  try {
+    return await tryListen(wanted);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+    return tryListen(0);
+  }
+}
+
+async function openOneInPortal(world: DemoWorld, portalBase: string, resources: readonly FhirResource[]): Promise<boolean> {
   const plain = world.mailboxes.find((m) => !m.tls)!.sink;
   const notice = plain.messages.find((m) => /\/m\/[A-Za-z0-9_-]{43}/.test(m.raw.toString('utf8')));
   if (!notice) return false;
@@ -277,16 +310,16 @@ async function openOneInPortal(world: DemoWorld, web: DemoWeb, resources: readon
   const patient = resources.find((r): r is Patient => r.resourceType === 'Patient' && (r.telecom ?? []).some((t) => t.system === 'email' && t.value?.toLowerCase() === to));
   if (!patient?.birthDate) return false;
   const given = patient.name?.[0]?.given?.[0] ?? '';
-  const landing = await fetch(`${web.url}/m/${token}`);
+  const landing = await fetch(`${portalBase}/m/${token}`);
   // Before the checks the portal shows nothing of the patient.
   if (!landing.ok || given === '' || (await landing.text()).includes(given)) return false;
   const before = plain.messages.length;
-  const asked = await fetch(`${web.url}/m/${token}/code`, { method: 'POST' });
+  const asked = await fetch(`${portalBase}/m/${token}/code`, { method: 'POST' });
   if (!asked.ok) return false;
   await plain.waitFor(before + 1, 20_000);
   const code = /code is (\d{6})/.exec(plain.messages[before]!.raw.toString('utf8'))?.[1];
   if (!code) return false;
-  const opened = await fetch(`${web.url}/m/${token}/verify`, {
+  const opened = await fetch(`${portalBase}/m/${token}/verify`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ code, birthDate: patient.birthDate }).toString(),
