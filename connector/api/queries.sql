@@ -18,6 +18,12 @@ SELECT id::text AS id, address, display_name, dkim_selector, verified_at FROM se
 -- name: deleteSender
 DELETE FROM senders WHERE id = $1::bigint RETURNING id::text AS id;
 
+-- name: unverifiedSenders
+SELECT id::text AS id, address, domain, display_name, dkim_selector, verified_at FROM senders WHERE verified_at IS NULL;
+
+-- name: markSenderVerified
+UPDATE senders SET verified_at = $2 WHERE id = $1::bigint AND verified_at IS NULL;
+
 -- name: templatePurposes
 SELECT template_id::text AS template_id, purpose FROM template_purposes;
 

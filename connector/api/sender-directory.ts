@@ -4,7 +4,7 @@ import type { DnsLookup } from '../delivery/dns-client.js';
 import { fail } from '../errors.js';
 import { loadQueries, type Db } from '../store/db.js';
 
-const q = loadQueries(new URL('./queries.sql', import.meta.url), ['insertSender', 'listSenders', 'senderById', 'deleteSender'] as const);
+const q = loadQueries(new URL('./queries.sql', import.meta.url), ['insertSender', 'listSenders', 'senderById', 'deleteSender', 'unverifiedSenders', 'markSenderVerified'] as const);
 
 export interface Sender {
   id: string;
@@ -84,6 +84,23 @@ export class SenderDirectory {
     if (!row) throw fail('CONFLICT', 'that sender address exists', { field: 'address' });
     await this.deps.audit.append({ actor: actor.name, role: actor.role, action: 'sender.create', purpose: 'administration', entity: `sender/${row.id}` });
     return toSender(row);
+  }
+
+  /**
+   * Checks the DNS again for senders not verified yet (the key is often published after the sender is added);
+   * returns how many became verified.
+   */
+  async recheck(): Promise<number> {
+    const pending = (await this.deps.db.query<SenderRow & { domain: string }>(q.unverifiedSenders)).filter((r) => r.dkim_selector);
+    const found = await Promise.all(pending.map((r) => this.dkimPublished(r.dkim_selector!, r.domain)));
+    const now = (this.deps.clock ?? (() => new Date()))();
+    let verified = 0;
+    for (let i = 0; i < pending.length; i++) {
+      if (!found[i]) continue;
+      await this.deps.db.query(q.markSenderVerified, [pending[i]!.id, now]);
+      verified++;
+    }
+    return verified;
   }
 
   async remove(id: string, actor: { name: string; role: string }): Promise<void> {

@@ -13,7 +13,11 @@ export function adminHandlers(app: App, deps: { metrics: ApiMetrics; version: st
     verified: s.verified,
   });
   return {
-    listSenders: async () => ({ senders: (await deps.senders.list()).map(apiSender) }),
+    listSenders: async () => {
+      // A DKIM key published since the sender was added verifies it now.
+      await deps.senders.recheck();
+      return { senders: (await deps.senders.list()).map(apiSender) };
+    },
     createSender: async ({ body }, context) =>
       apiSender(await deps.senders.add({ address: body.address, displayName: body.displayName, ...(body.dkimSelector ? { dkimSelector: body.dkimSelector } : {}) }, actorOf(sessionOf(context)))),
     deleteSender: async ({ params }, context) => {

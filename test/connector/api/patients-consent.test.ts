@@ -138,6 +138,13 @@ describe.each(storeKinds)('patients, consent, senders and audit over HTTP on %s'
     expect((await call('DELETE', `/senders/${unverified.json.id}`, { token: world.tokens.admin })).status).toBe(204);
     expect((await call('DELETE', `/senders/${unverified.json.id}`, { token: world.tokens.admin })).status).toBe(404);
     expect((await call('GET', '/senders', { token: world.tokens.admin })).json.senders).toHaveLength(1);
+
+    // A key published after the sender was added verifies it at the next listing.
+    const late = await call('POST', '/senders', { token: world.tokens.admin, body: { address: 'late@clinic.example', dkimSelector: 'late2026' } });
+    expect(late.json.verified).toBe(false);
+    dns.zones.set('late2026._domainkey.clinic.example', { TXT: ['v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAlate'] });
+    const relisted = await call('GET', '/senders', { token: world.tokens.admin });
+    expect(relisted.json.senders.find((s: any) => s.address === 'late@clinic.example').verified).toBe(true);
   });
 
   it('pages audit entries with filters and verifies the chain', async () => {
