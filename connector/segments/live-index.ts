@@ -110,6 +110,7 @@ export async function openLiveSegmentIndex(deps: { facts: FactsFeed; consent?: A
     throw err;
   }
   building = false;
+  index.sortA1c();
   log.info({ patients: index.size, ms: Math.round(performance.now() - started), bytes: index.bytes() }, 'segment index built');
   return {
     index,

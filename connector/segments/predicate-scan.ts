@@ -13,6 +13,7 @@ import {
   genderCodes,
   normalize,
   OBSERVATION,
+  type A1cOrder,
   type SegmentIndex,
 } from './segment-index.js';
 import { inValueSet } from './value-sets.js';
@@ -107,7 +108,9 @@ export function compilePredicate(index: SegmentIndex, p: SegmentPredicate, asOf:
     }
     case 'hba1c': {
       const [lo, hi] = comparatorRange(p.op, p.value);
-      const value = floatRange(index.a1cValue, lo, hi, universe);
+      const byColumn = floatRange(index.a1cValue, lo, hi, universe);
+      const order = index.a1cByValue();
+      const value = order ? { ...byColumn, scan: () => sortedRange(order, lo, hi, universe) } : byColumn;
       if (p.withinDays === undefined) return value;
       const recent = intRange(index.a1cDay, asOf - p.withinDays, asOf, universe);
       return {
@@ -287,6 +290,25 @@ function coveredOn(covered: Int32Array, asOf: number, byEntries: CompiledPredica
       }
     },
   };
+}
+
+/** Rows whose value lies in [lo, hi], from a value-sorted order: two binary searches, then one bit per match. */
+function sortedRange(order: A1cOrder, lo: number, hi: number, universe: Bitset): Bitset {
+  const out = new Uint32Array(universe.length);
+  const { rows, values } = order;
+  let a = 0;
+  let b = values.length;
+  while (a < b) {
+    const mid = (a + b) >>> 1;
+    if (values[mid]! < lo) a = mid + 1;
+    else b = mid;
+  }
+  for (let i = a; i < values.length && values[i]! <= hi; i++) {
+    const r = rows[i]!;
+    out[r >>> 5]! |= 1 << (r & 31);
+  }
+  for (let w = 0; w < out.length; w++) out[w]! &= universe[w]!;
+  return out;
 }
 
 /** Which dictionary codes a selector takes: listed codes (in `system`, or any system) or members of the value set. */

@@ -75,6 +75,9 @@ export class SegmentIndex {
   /** First letters of given and family name (for the masked preview only). */
   initials: Uint16Array;
 
+  private a1cOrder: A1cOrder | undefined;
+  private a1cOrderPending = false;
+
   readonly dict = {
     state: new Dictionary(),
     city: new Dictionary(),
@@ -136,6 +139,7 @@ export class SegmentIndex {
     };
     if (Symbol.asyncIterator in source) for await (const item of source) take(item);
     else for (const item of source) take(item);
+    index.sortA1c();
     return index;
   }
 
@@ -161,7 +165,9 @@ export class SegmentIndex {
     this.pcpNpi[row] = facts.pcp?.npi ? this.dict.practitioner.intern(facts.pcp.npi) : 0;
     this.lastVisitDay[row] = dayNumber(facts.lastVisit?.date);
     const a1c = facts.a1c ?? facts.observations.find((o) => o.loinc === HBA1C_LOINC);
-    this.a1cValue[row] = a1c && Number.isFinite(a1c.value) ? a1c.value : Number.NaN;
+    const a1cValue = a1c && Number.isFinite(a1c.value) ? a1c.value : Number.NaN;
+    if (!Object.is(this.a1cValue[row], a1cValue)) this.a1cOrder = undefined;
+    this.a1cValue[row] = a1cValue;
     this.a1cDay[row] = a1c ? dayNumber(a1c.date) : NO_DAY;
     this.initials[row * 2] = facts.given ? reveal(facts.given).trim().toUpperCase().charCodeAt(0) || 0 : 0;
     this.initials[row * 2 + 1] = facts.family ? reveal(facts.family).trim().toUpperCase().charCodeAt(0) || 0 : 0;
@@ -233,6 +239,7 @@ export class SegmentIndex {
     this.birthDay[id] = NO_DAY;
     this.state[id] = this.city[id] = this.postalCode[id] = this.pcpReference[id] = this.pcpNpi[id] = 0;
     this.lastVisitDay[id] = NO_DAY;
+    if (!Number.isNaN(this.a1cValue[id]!)) this.a1cOrder = undefined;
     this.a1cValue[id] = Number.NaN;
     this.a1cDay[id] = NO_DAY;
     this.coveredDays[id * 2] = 1;
@@ -270,7 +277,40 @@ export class SegmentIndex {
       n += col.byteLength;
     }
     for (const t of this.tables()) n += t.bytes();
+    if (this.a1cOrder) n += this.a1cOrder.rows.byteLength + this.a1cOrder.values.byteLength;
     return n;
+  }
+
+  /**
+   * Rows with an HbA1c in ascending value order, so `> x` is a binary search instead of a column scan. After a change
+   * it is undefined (callers scan) and is re-sorted on a timer, off the query path.
+   */
+  a1cByValue(): A1cOrder | undefined {
+    if (this.a1cOrder) return this.a1cOrder;
+    if (!this.a1cOrderPending) {
+      this.a1cOrderPending = true;
+      const timer = setTimeout(() => {
+        this.a1cOrderPending = false;
+        this.sortA1c();
+      }, 0);
+      timer.unref();
+    }
+    return undefined;
+  }
+
+  /** Sorts the HbA1c rows now (the timer does it after changes; tests call it to take the sorted path). */
+  sortA1c(): A1cOrder {
+    let n = 0;
+    for (let r = 0; r < this.capacity; r++) if (this.a1cValue[r] === this.a1cValue[r]) n++;
+    const rows = new Int32Array(n);
+    let k = 0;
+    for (let r = 0; r < this.capacity; r++) if (this.a1cValue[r] === this.a1cValue[r]) rows[k++] = r;
+    const values = this.a1cValue;
+    rows.sort((a, b) => values[a]! - values[b]! || a - b);
+    const sorted = new Float64Array(n);
+    for (let i = 0; i < n; i++) sorted[i] = values[rows[i]!]!;
+    this.a1cOrder = { rows, values: sorted };
+    return this.a1cOrder;
   }
 
   /** Merges the active coverage periods; one interval goes in the row, gaps are flagged. */
@@ -347,6 +387,12 @@ export class SegmentIndex {
     for (const t of this.tables()) t.growRows(rows);
     this.capacity = rows;
   }
+}
+
+/** Rows holding an HbA1c, ascending by value, and the values in that order. */
+export interface A1cOrder {
+  rows: Int32Array;
+  values: Float64Array;
 }
 
 /** The largest day number (open-ended periods end here). */

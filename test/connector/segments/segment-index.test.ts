@@ -54,6 +54,9 @@ describe('segment index', () => {
           expect(members(index, notIt, asOf)).toEqual(expected(population, notIt, asOf));
           const inAll = { all: [{ type: 'gender' as const, value: ['female' as const, 'male' as const] }, parsed, { not: { type: 'authorized' as const, purpose: 'marketing' } }] };
           expect(members(index, inAll, asOf)).toEqual(expected(population, inAll, asOf));
+          // HbA1c by binary search once the value order is sorted.
+          index.sortA1c();
+          expect(members(index, parsed, asOf)).toEqual(want);
         }),
         { seed, numRuns: 30 },
       );
@@ -99,6 +102,7 @@ describe('segment index', () => {
             return;
           }
           const index = indexOf(population);
+          index.sortA1c();
           const live = new Map(population.map((p) => [p.id, p]));
           for (const [pick, replacement] of changes) {
             if (population.length === 0) break;
@@ -118,6 +122,8 @@ describe('segment index', () => {
           }
           const now = [...live.values()];
           expect(index.size).toBe(now.length);
+          expect(members(index, parsed, asOf)).toEqual(expected(now, parsed, asOf));
+          index.sortA1c();
           expect(members(index, parsed, asOf)).toEqual(expected(now, parsed, asOf));
         },
       ),
