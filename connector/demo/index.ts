@@ -26,7 +26,7 @@ async function main(): Promise<number> {
     .name('npm run demo --')
     .description('Secure Outreach on embedded defaults: a demo EHR, two mail domains, the connector and its API, all on 127.0.0.1')
     .option('--once', 'run the scenario, print a JSON summary line and exit (0 only if every step worked)')
-    .option('--patients <n>', 'generated patients in the demo EHR', '2000')
+    .option('--patients <n>', 'generated patients in the demo EHR', '3000')
     .option('--seed <n>', 'seed of the generated population', '20261123')
     .option('--no-extension', 'do not build the browser extension')
     .option('--save-mail <dir>', 'with --once: write every message the demo mailboxes received to <dir> as .eml (as the recipients hold it; keep it out of OUTREACH_HOME)')
