@@ -2,9 +2,9 @@
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { createLogger, type Log } from './logger.js';
-import { openDb, type Db } from './store/db.js';
+import { migrate, openDb, type Db } from './store/db.js';
 import type { FieldCipher } from './store/cipher.js';
-import { openKeyring, type Keyring } from './store/keyring.js';
+import { Keyring, openKeyring } from './store/keyring.js';
 import type { KmsProvider } from './store/master-key.js';
 import { ResealWorker } from './store/reseal-job.js';
 import { FactsRepository } from './store/facts-repository.js';
@@ -56,12 +56,16 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
   const log = options.log ?? createLogger({ level: config.logLevel, file: config.logFile });
   const db = await openDb(
     config.databaseUrl
-      ? { databaseUrl: config.databaseUrl, schema: config.databaseSchema }
-      : { dataDir: join(config.home, 'pglite') },
+      ? { databaseUrl: config.databaseUrl, schema: config.databaseSchema, migrate: false }
+      : { dataDir: join(config.home, 'pglite'), migrate: false },
   );
-  let keyring: Keyring;
+  const keyringOptions = { log, ...(options.kms ? { kms: options.kms } : {}) };
+  let keyring: Keyring | undefined;
   try {
-    ({ keyring } = await openKeyring(db, config, { log, ...(options.kms ? { kms: options.kms } : {}) }));
+    // A store that already has data keys proves the master key before any migration runs: a wrong key changes nothing.
+    if (await Keyring.storeHasKeys(db)) ({ keyring } = await openKeyring(db, config, keyringOptions));
+    await migrate(db);
+    keyring ??= (await openKeyring(db, config, keyringOptions)).keyring;
   } catch (err) {
     await db.close();
     throw err;

@@ -29,13 +29,15 @@ export interface OpenDbOptions {
   dataDir?: string;
   /** Pool size on PostgreSQL. */
   poolSize?: number;
+  /** Apply pending migrations on open (default true); the app checks the master key first, then calls `migrate`. */
+  migrate?: boolean;
 }
 
 const migrationsDir = new URL('./migrations/', import.meta.url);
 
 export async function openDb(options: OpenDbOptions = {}): Promise<Db> {
   const db = options.databaseUrl ? await openPostgres(options) : await openPglite(options.dataDir);
-  await migrate(db);
+  if (options.migrate ?? true) await migrate(db);
   return db;
 }
 

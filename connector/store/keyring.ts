@@ -104,7 +104,8 @@ export class Keyring implements FieldCipher {
 
   /** True when the store already holds data keys (so a missing master key is an error, not a first run). */
   static async storeHasKeys(db: Queryable): Promise<boolean> {
-    return (await db.query(q.dataKeys)).length > 0;
+    const [table] = await db.query<{ t: string | null }>("SELECT to_regclass('data_keys')::text AS t");
+    return Boolean(table?.t) && (await db.query(q.dataKeys)).length > 0;
   }
 
   /**
