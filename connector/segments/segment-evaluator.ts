@@ -10,7 +10,8 @@ export function evaluateSegment(index: SegmentIndex, node: SegmentNode, asOf: nu
   if ('all' in node) {
     const children = orderForAll(node.all);
     const acc = evaluateSegment(index, children[0]!, asOf);
-    for (let i = 1; i < children.length; i++) refine(index, acc, children[i]!, asOf);
+    let sparse = false;
+    for (let i = 1; i < children.length; i++) sparse = refine(index, acc, children[i]!, asOf, sparse);
     return acc;
   }
   if ('any' in node) {
@@ -27,23 +28,26 @@ const SPARSE = 8;
 
 /**
  * acc &= node. When acc is sparse and node is a predicate (or `not` of one), only the candidates are tested, so an
- * `all` costs one full scan for its first child and little for the rest.
+ * `all` costs one full scan for its first child and little for the rest. `sparse` is passed down once known: an AND
+ * only shrinks acc, so it stays sparse.
  */
-function refine(index: SegmentIndex, acc: Bitset, node: SegmentNode, asOf: number): void {
+function refine(index: SegmentIndex, acc: Bitset, node: SegmentNode, asOf: number, knownSparse = false): boolean {
   if ('all' in node) {
-    for (const child of orderForAll(node.all)) refine(index, acc, child, asOf);
-    return;
+    let sparse = knownSparse;
+    for (const child of orderForAll(node.all)) sparse = refine(index, acc, child, asOf, sparse);
+    return sparse;
   }
   const negate = 'not' in node;
   const target = 'not' in node ? node.not : node;
-  if (!('type' in target) || popcount(acc) * SPARSE > index.capacity) {
+  const sparse = knownSparse || popcount(acc) * SPARSE <= index.capacity;
+  if (!('type' in target) || !sparse) {
     andInPlace(acc, evaluateSegment(index, node, asOf));
-    return;
+    return false;
   }
   const compiled = compilePredicate(index, target, asOf);
   if (compiled.refine) {
     compiled.refine(acc, negate);
-    return;
+    return true;
   }
   const test = compiled.test;
   for (let w = 0; w < acc.length; w++) {
@@ -57,6 +61,7 @@ function refine(index: SegmentIndex, acc: Bitset, node: SegmentNode, asOf: numbe
     }
     acc[w] = keep;
   }
+  return true;
 }
 
 /**
