@@ -72,7 +72,8 @@ async function main(): Promise<number> {
       say('building the browser extension (npm run build)…');
       if (await buildExtension()) {
         say(`extension  ${repoRoot}dist/extension: open chrome://extensions (or edge://extensions), switch on Developer mode, "Load unpacked", pick that folder;`);
-        say(`           in its options set the connector URL to ${summary.urls!.api.replace(/\/api\/v1$/, '')} and sign in as marketer or clinician.`);
+        say(`           then restart the demo with OUTREACH_EXTENSION_ORIGINS=chrome-extension://<the id Chrome shows> (the API refuses other origins),`);
+        say(`           set the connector URL in the extension's options to ${summary.urls!.api.replace(/\/api\/v1$/, '')} and sign in as marketer or clinician.`);
       } else say('the extension did not build: run npm run build to see why');
     }
     // Campaigns scheduled from now on (API, extension) are queued and delivered to the demo mailboxes.
