@@ -170,20 +170,8 @@ export async function startFhirTestServer(options: FhirTestServerOptions = {}): 
     json(res, 200, { access_token: accessToken, token_type: 'bearer', expires_in: options.tokenLifetimeSeconds ?? 300, scope }, { 'cache-control': 'no-store' });
   }
 
-  // Resources by type, rebuilt when a test adds or removes resources (thousands of demo patients page quickly).
-  let indexed: { size: number; byType: Map<string, Resource[]> } | undefined;
-  const ofType = (type: string): Resource[] => {
-    if (!indexed || indexed.size !== resources.length) {
-      const byType = new Map<string, Resource[]>();
-      for (const r of resources) {
-        let list = byType.get(r.resourceType);
-        if (!list) byType.set(r.resourceType, (list = []));
-        list.push(r);
-      }
-      indexed = { size: resources.length, byType };
-    }
-    return indexed.byType.get(type) ?? [];
-  };
+  // Filtered per request, not cached: callers add and replace resources in place between requests.
+  const ofType = (type: string): Resource[] => resources.filter((r) => r.resourceType === type);
 
   function search(res: ServerResponse, type: string, query: Record<string, string>): void {
     const count = Number(query._count ?? options.defaultPageSize ?? 50);
