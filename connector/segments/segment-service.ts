@@ -107,10 +107,11 @@ export class SegmentService {
   async members(definition: unknown, options: EvaluateOptions & { after?: number; limit?: number } = {}): Promise<MembersPage> {
     const parsed = parseSegmentDefinition(definition);
     const asOf = this.asOfDay(options);
-    const limit = Math.min(Math.max(Math.trunc(options.limit ?? 1000), 1), 100_000);
+    const limit = clampedInt(options.limit, 1000, 1, 100_000);
     const index = await this.deps.index();
     const bits = evaluateSegment(index, parsed, asOf);
-    const ids = setRowsAfter(bits, options.after ?? -1, limit + 1);
+    const after = options.after !== undefined && Number.isFinite(options.after) ? Math.trunc(options.after) : -1;
+    const ids = setRowsAfter(bits, after, limit + 1);
     const more = ids.length > limit;
     if (more) ids.pop();
     return { ids, next: more ? ids[ids.length - 1]! : null, count: popcount(bits), asOf: isoDay(asOf) };
@@ -120,7 +121,7 @@ export class SegmentService {
   async preview(definition: unknown, options: PreviewOptions): Promise<{ members: PreviewMember[]; count: number; asOf: string }> {
     const parsed = parseSegmentDefinition(definition);
     const asOf = this.asOfDay(options);
-    const limit = Math.min(Math.max(Math.trunc(options.limit ?? 5), 1), 20);
+    const limit = clampedInt(options.limit, 5, 1, 20);
     const index = await this.deps.index();
     const bits = evaluateSegment(index, parsed, asOf);
     const ids = setRowsAfter(bits, -1, limit);
@@ -187,6 +188,12 @@ export class SegmentService {
     const index = await this.deps.index();
     return setRowsAfter(evaluateSegment(index, parsed, this.asOfDay(options)), -1, Number.MAX_SAFE_INTEGER);
   }
+}
+
+/** An integer option within bounds; absent or not a number gives the default. */
+function clampedInt(value: number | undefined, fallback: number, min: number, max: number): number {
+  const n = value === undefined || !Number.isFinite(value) ? fallback : Math.trunc(value);
+  return Math.min(Math.max(n, min), max);
 }
 
 function maskedMember(index: SegmentIndex, id: number, asOf: number): PreviewMember {
