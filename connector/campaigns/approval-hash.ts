@@ -32,5 +32,13 @@ export function approvalCanonical(s: ApprovalSubject): string {
 
 /** SHA-256 (hex) of the canonical form. */
 export function approvalHash(s: ApprovalSubject): string {
-  return createHash('sha256').update(approvalCanonical(s), 'utf8').digest('hex');
+  return bindingHash(approvalCanonical(s));
+}
+
+/**
+ * The one way an approval binds what it covers (campaigns here, journeys in connector/journeys): a canonical,
+ * fixed-order JSON text headed by a versioned tag, hashed with SHA-256 (hex). Any change to a part changes the hash.
+ */
+export function bindingHash(canonical: string): string {
+  return createHash('sha256').update(canonical, 'utf8').digest('hex');
 }
