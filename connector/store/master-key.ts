@@ -1,6 +1,6 @@
 // The master key that wraps the data keys: a 0600 key file, OUTREACH_MASTER_KEY, or any KMS behind the same interface.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../errors.js';
 
@@ -99,6 +99,7 @@ export function resolveMasterKey(
   }
   const key = generateMasterKey();
   try {
+    mkdirSync(options.home, { recursive: true, mode: 0o700 });
     writeKeyFile(file, key, 'wx');
     return { key, source: 'file', file, created: true };
   } catch (err) {

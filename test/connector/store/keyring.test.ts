@@ -58,6 +58,12 @@ describe.each(storeKinds)('keyring on %s', (kind) => {
     expect(again.keyring.openText(sealed, at)).toBe('Wilhelmina');
   });
 
+  it('creates OUTREACH_HOME for the key file when it does not exist yet (PostgreSQL needs no data folder)', async () => {
+    const nested = join(home, 'not', 'there');
+    await openKeyring(db, { home: nested });
+    expect(statSync(masterKeyPath(nested)).mode & 0o777).toBe(0o600);
+  });
+
   it('takes the master key from OUTREACH_MASTER_KEY without writing a key file', async () => {
     const key = generateMasterKey().toString('base64');
     const { keyring, masterKey } = await openKeyring(db, { home, masterKey: key });
