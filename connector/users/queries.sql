@@ -65,3 +65,9 @@ UPDATE sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL
 
 -- name: revokeUserSessions
 UPDATE sessions SET revoked_at = $2 WHERE user_id = $1::bigint AND revoked_at IS NULL;
+
+-- name: setRole
+UPDATE users SET role = $2 WHERE id = $1::bigint RETURNING id::text AS id;
+
+-- name: otherActiveAdmins
+SELECT count(*)::int AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1::bigint;

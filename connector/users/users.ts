@@ -17,6 +17,8 @@ const q = loadQueries(new URL('./queries.sql', import.meta.url), [
   'recordSuccess',
   'setDisabled',
   'setPassword',
+  'setRole',
+  'otherActiveAdmins',
 ]);
 
 export interface User {
@@ -185,6 +187,41 @@ export class UserDirectory {
     await this.sessions.revokeAllFor(user.id);
     await this.audit.append({ actor: actor.name, role: actor.role, action: 'user.reset-password', purpose: 'administration', entity: `user/${user.id}` });
     return password;
+  }
+
+  /**
+   * Changes a user's role. Every session of the user ends (a token must not keep the old role's rights), and the last
+   * active admin cannot be demoted. Setting the role a user already has changes nothing and writes no audit row.
+   */
+  async setRole(username: string, role: Role, actor: { name: string; role: string }): Promise<User> {
+    if (!isRole(role)) throw fail('BAD_REQUEST', 'role must be admin, marketer or clinician', { field: 'role' });
+    const user = await this.byName(username);
+    if (!user) throw fail('NOT_FOUND', 'no such user');
+    if (user.role === role) return user;
+    if (user.role === 'admin' && !user.disabledAt) {
+      const [others] = await this.db.query<{ n: number }>(q.otherActiveAdmins, [user.id]);
+      if (Number(others?.n ?? 0) === 0) throw fail('CONFLICT', 'this is the last active admin: make another admin first', { field: 'role' });
+    }
+    await this.db.query(q.setRole, [user.id, role]);
+    await this.sessions.revokeAllFor(user.id);
+    // The entity names the new role (roles are not PHI) so the audit trail shows what the user became.
+    await this.audit.append({ actor: actor.name, role: actor.role, action: 'user.set-role', purpose: 'administration', entity: `user/${user.id}/role/${role}` });
+    return (await this.byId(user.id))!;
+  }
+
+  /**
+   * An admin sets a user's password (at least 12 characters). The admin knows it, so the user must change it at the
+   * next sign-in; the lockout is cleared and every session of the user ends.
+   */
+  async setPassword(username: string, password: string, actor: { name: string; role: string }): Promise<User> {
+    checkPasswordStrength(password);
+    const user = await this.byName(username);
+    if (!user) throw fail('NOT_FOUND', 'no such user');
+    const h = await hashPassword(password, this.cost);
+    await this.db.query(q.setPassword, [user.id, h.params, h.salt, h.hash, true]);
+    await this.sessions.revokeAllFor(user.id);
+    await this.audit.append({ actor: actor.name, role: actor.role, action: 'user.set-password', purpose: 'administration', entity: `user/${user.id}` });
+    return (await this.byId(user.id))!;
   }
 
   /** The signed-in user changes their own password; other sessions end, this one stays. */

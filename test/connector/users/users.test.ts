@@ -158,6 +158,41 @@ describe.each(storeKinds)('users and sessions on %s', (kind) => {
     expect(() => authorize(s, 'segments.write', now)).toThrow(expect.objectContaining({ code: 'SESSION_EXPIRED' }));
   });
 
+  it('writes last_seen at most every 30 s, so a session idles out at most 30 s early and never late', async () => {
+    await users.add({ username: 'mara', role: 'marketer', password: 'marketer passphrase 1' }, admin);
+    const { token } = await users.login('mara', 'marketer passphrase 1');
+    const stored = async () => (await db.query<{ last_seen_at: Date }>('SELECT last_seen_at FROM sessions'))[0]!.last_seen_at.toISOString();
+    // Requests within 30 s of the stored touch read the session and write nothing.
+    for (const s of [1, 10, 29]) {
+      at(s * 1000);
+      const live = await users.sessions.resolve(token);
+      expect(live.idleExpiresAt.toISOString()).toBe(new Date(t0.getTime() + 15 * minute).toISOString());
+    }
+    expect(await stored()).toBe(t0.toISOString());
+    // At 30 s the touch is due: stored and reported idle end move to this request.
+    at(30_000);
+    expect((await users.sessions.resolve(token)).idleExpiresAt.toISOString()).toBe(new Date(t0.getTime() + 30_000 + 15 * minute).toISOString());
+    expect(await stored()).toBe(new Date(t0.getTime() + 30_000).toISOString());
+    // Last real use at 59 s (not written); the session ends 15 minutes after the stored 30 s: 29 s early, inside the bound.
+    at(59_000);
+    await users.sessions.resolve(token);
+    expect(await stored()).toBe(new Date(t0.getTime() + 30_000).toISOString());
+    at(30_000 + 15 * minute);
+    await expect(users.sessions.resolve(token)).rejects.toMatchObject({ code: 'SESSION_EXPIRED' });
+  });
+
+  it('still ends a revoked or disabled session on the very next request, touch or not', async () => {
+    await users.add({ username: 'mara', role: 'marketer', password: 'marketer passphrase 1' }, admin);
+    const one = await users.login('mara', 'marketer passphrase 1');
+    const two = await users.login('mara', 'marketer passphrase 1');
+    at(1000);
+    await users.sessions.resolve(one.token);
+    await users.logout(one.token);
+    await expect(users.sessions.resolve(one.token)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    await users.disable('mara', admin);
+    await expect(users.sessions.resolve(two.token)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+  });
+
   it('ends a session at its absolute lifetime however busy it is', async () => {
     await users.add({ username: 'mara', role: 'marketer', password: 'marketer passphrase 1' }, admin);
     const { token, session } = await users.login('mara', 'marketer passphrase 1');
@@ -200,5 +235,39 @@ describe.each(storeKinds)('users and sessions on %s', (kind) => {
     const fresh = await users.resetPassword('mara', admin);
     await expect(users.sessions.resolve(token)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
     expect((await users.login('mara', fresh)).session.mustChangePassword).toBe(true);
+  });
+
+  it('changes a role: the user is signed out everywhere, the change is audited, and the last admin stays an admin', async () => {
+    await users.add({ username: 'root', role: 'admin', password: 'admin passphrase 12' }, admin);
+    await users.add({ username: 'mara', role: 'marketer', password: 'marketer passphrase 1' }, admin);
+    const { token } = await users.login('mara', 'marketer passphrase 1');
+    const changed = await users.setRole('mara', 'clinician', admin);
+    expect(changed.role).toBe('clinician');
+    await expect(users.sessions.resolve(token)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    const again = await users.login('mara', 'marketer passphrase 1');
+    expect(again.session.role).toBe('clinician');
+    // The same role again is no change: the session lives and no second audit row is written.
+    await users.setRole('mara', 'clinician', admin);
+    expect((await users.sessions.resolve(again.token)).role).toBe('clinician');
+    const rows: Array<[string | null | undefined, string]> = [];
+    for await (const r of audit.search({ actionPrefix: 'user.set-role' })) rows.push([r.entity, r.actor]);
+    expect(rows).toEqual([[`user/${changed.id}/role/clinician`, 'ada']]);
+    await expect(users.setRole('root', 'marketer', admin)).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
+    await users.setRole('mara', 'admin', admin);
+    expect((await users.setRole('root', 'marketer', admin)).role).toBe('marketer');
+    await expect(users.setRole('nobody', 'marketer', admin)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('lets an admin set a password: weak ones refused, sessions end, the user must change it at the next sign-in', async () => {
+    await users.add({ username: 'mara', role: 'marketer', password: 'marketer passphrase 1' }, admin);
+    const { token } = await users.login('mara', 'marketer passphrase 1');
+    await expect(users.setPassword('mara', 'short', admin)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await users.setPassword('mara', 'admin chose this one 7', admin);
+    await expect(users.sessions.resolve(token)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    await expect(users.login('mara', 'marketer passphrase 1')).rejects.toMatchObject({ code: 'LOGIN_FAILED' });
+    expect((await users.login('mara', 'admin chose this one 7')).session.mustChangePassword).toBe(true);
+    const actions: string[] = [];
+    for await (const r of audit.search({ actionPrefix: 'user.set-password' })) actions.push(r.actor);
+    expect(actions).toEqual(['ada']);
   });
 });
