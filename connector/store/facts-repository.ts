@@ -2,7 +2,7 @@
 import type { Consent } from 'fhir/r4.js';
 import type { FactsSink, QuarantineItem, SyncState } from '../../fhir/facts-sink.js';
 import type { PatientFacts } from '../../fhir/patient-facts.js';
-import { fail } from '../errors.js';
+import { asOutreachError, fail } from '../errors.js';
 import { silentLog, type Log } from '../logger.js';
 import type { FieldCipher, SealContext } from './cipher.js';
 import { asBuffer, loadQueries, type Db } from './db.js';
@@ -202,7 +202,7 @@ export class FactsRepository implements FactsSink {
       try {
         await listener(written);
       } catch (err) {
-        this.log.warn({ err, patients: written.length }, 'a facts listener failed');
+        this.log.warn({ err: asOutreachError(err), patients: written.length }, 'a facts listener failed');
       }
     }
   }

@@ -1,5 +1,5 @@
 // Resealing after a rotation: walks every registered sealed column in id order, batch by batch, resumable from its cursor.
-import { fail } from '../errors.js';
+import { asOutreachError, fail } from '../errors.js';
 import { silentLog, type Log } from '../logger.js';
 import { asBuffer, loadQueries, type Db } from './db.js';
 import { versionBytes, versionPrefix, type Keyring, type SealedColumn } from './keyring.js';
@@ -249,7 +249,7 @@ export class ResealWorker {
     first.unref();
     this.timer = setInterval(() => {
       if (this.busy) return;
-      this.keyring.refresh().catch((err: unknown) => this.log.warn({ err }, 'data key refresh failed'));
+      this.keyring.refresh().catch((err: unknown) => this.log.warn({ err: asOutreachError(err) }, 'data key refresh failed'));
     }, options.pollMs ?? 60_000);
     this.timer.unref();
     this.firstRun = first;
@@ -275,7 +275,7 @@ export class ResealWorker {
           });
         } while (this.again && !this.abort.signal.aborted);
       } catch (err) {
-        this.log.error({ err }, 'reseal job failed; it resumes on the next start or `outreach keys reseal`');
+        this.log.error({ err: asOutreachError(err) }, 'reseal job failed; it resumes on the next start or `outreach keys reseal`');
       } finally {
         this.busy = false;
       }
