@@ -12,6 +12,7 @@ import { registerSegmentCommands } from './segments/cli.js';
 import { registerCampaignCommands } from './campaigns/cli.js';
 import { registerSalesforceCommands } from './salesforce/cli.js';
 import { registerSmartCommands } from './smart/cli.js';
+import { registerJourneyCommands } from './journeys/cli.js';
 
 /** Every capability's command registration, in the order `--help` lists them. */
 const registrations: Array<(program: Command, ctx: CliContext) => void> = [
@@ -24,6 +25,7 @@ const registrations: Array<(program: Command, ctx: CliContext) => void> = [
   registerServeCommands,
   registerSegmentCommands,
   registerCampaignCommands,
+  registerJourneyCommands,
   registerSalesforceCommands,
   registerSmartCommands,
 ];

@@ -1,0 +1,153 @@
+// Marketing, refill and screening journeys on a simulated clock: segment entry, a revocation mid-journey that stops the next step, a channel opt-out that exits treatment journeys, refill and HbA1c due dates from synced FHIR data.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SegmentRepository } from '../../../connector/segments/segment-repository.js';
+import { appointmentResource, conditionResource, hba1cResource, patientResource, prescriptionResource } from './fhir-resources.js';
+import { startJourneyWorld, type JourneyWorld } from './journey-world.js';
+
+const hour = 3_600_000;
+const day = 24 * hour;
+const admin = { name: 'admin', role: 'admin' };
+
+describe('journey exits and clinical triggers', () => {
+  let w: JourneyWorld;
+  beforeAll(async () => {
+    w = await startJourneyWorld('pglite', new Date('2031-06-02T08:00:00.000Z'));
+  }, 120_000);
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  const template = (name: string, text: string) =>
+    w.sending.templates.create({ name, content: { subject: 'A message from your practice', preheader: '', html: '', text }, actor: 'marketer' }).then((t) => t.versionId);
+  const idOf = async (source: string) => (await w.app.facts.idOf('test-ehr', source))!;
+  const queuedOf = async (journeyId: string) => (await w.queued()).filter((m) => m.journey === `journey/${journeyId}`);
+
+  it('enters a marketing journey on segment entry, and a revocation mid-journey stops the next step at once', async () => {
+    const { sessions } = w;
+    w.put(patientResource('p-hana'), patientResource('p-ivan'), patientResource('p-old'), conditionResource('c-old', 'p-old', '38341003'));
+    await w.sync();
+    const [hana, ivan, old] = await Promise.all(['p-hana', 'p-ivan', 'p-old'].map(idOf));
+    for (const patientId of [hana!, ivan!, old!]) {
+      await w.app.consent.grant({ patientId, purpose: 'marketing', channel: 'email', source: 'signed-form', sourceRef: `form-${patientId}`, textVersion: 'auth-v1' }, admin);
+    }
+    const segment = await new SegmentRepository(w.app.db).save({ name: 'Hypertension', definition: { type: 'condition', code: '38341003' }, actor: 'marketer' });
+    const journey = await w.journeys.service.create(sessions.marketer, {
+      name: 'Blood pressure program',
+      purpose: 'marketing',
+      trigger: { kind: 'segment-entry', segmentId: segment.segmentId },
+      steps: [
+        { kind: 'send', name: 'intro', templateVersionId: await template('BP program', 'Join our free blood pressure program on Saturdays.') },
+        { kind: 'wait', name: 'two-days', hours: 48 },
+        { kind: 'branch', name: 'clicked-intro', on: 'clicked', then: 'exit', else: 'follow-up' },
+        { kind: 'send', name: 'follow-up', templateVersionId: await template('BP program reminder', 'Seats are still open for Saturday.') },
+      ],
+    });
+    await w.journeys.service.approve(sessions.clinician, journey.id);
+
+    // Two patients newly match the segment; the one who matched before approval does not enter.
+    w.put(conditionResource('c-hana', 'p-hana', '38341003'), conditionResource('c-ivan', 'p-ivan', '38341003'), patientResource('p-old'));
+    await w.sync();
+    const entered = w.now().toISOString();
+    await w.journeys.engine.tick();
+    expect((await queuedOf(journey.id)).map((m) => [m.patient, m.key.split(':')[4], m.notBefore, m.state])).toEqual([
+      [hana, 'intro', entered, 'queued'],
+      [ivan, 'intro', entered, 'queued'],
+    ]);
+
+    await w.app.consent.revoke({ patientId: hana!, purpose: 'marketing', channel: 'email', source: 'crm' }, admin);
+    const counts = await w.journeys.service.counts(sessions.marketer, journey.id);
+    expect(counts.enrollments).toEqual({ waiting: 1, done: 0, exited: { revoked: 1 } });
+
+    w.advance(48 * hour);
+    await w.journeys.engine.tick();
+    expect((await queuedOf(journey.id)).map((m) => [m.patient, m.key.split(':')[4], m.state])).toEqual([
+      [hana, 'intro', 'cancelled'],
+      [ivan, 'intro', 'queued'],
+      [ivan, 'follow-up', 'queued'],
+    ]);
+    const after = await w.journeys.service.counts(sessions.marketer, journey.id);
+    expect(after.steps.map((s) => [s.name, s.outcomes])).toEqual([
+      ['intro', { queued: 2 }],
+      ['two-days', { waited: 2 }],
+      ['clicked-intro', { else: 1 }],
+      ['follow-up', { queued: 1 }],
+    ]);
+  }, 60_000);
+
+  it('reminds of each refill before the supply runs out, and a channel opt-out exits every journey of the patient', async () => {
+    const { sessions } = w;
+    const t0 = w.now().getTime();
+    const authored = new Date(t0 - 20 * day).toISOString().slice(0, 10);
+    w.put(patientResource('p-jo'), prescriptionResource('rx-jo', 'p-jo', authored, 30, 1), appointmentResource('a-jo', 'p-jo', new Date(t0 + 60 * day).toISOString()));
+    await w.sync();
+    const jo = await idOf('p-jo');
+    const refill = await w.journeys.service.create(sessions.marketer, {
+      name: 'Refill reminder',
+      purpose: 'refill-reminder',
+      trigger: { kind: 'refill-due', daysBefore: 3 },
+      steps: [{ kind: 'send', name: 'refill', templateVersionId: await template('Refill', 'Your prescription is due for a refill. Call us or use the portal.') }],
+    });
+    const visits = await w.journeys.service.create(sessions.marketer, {
+      name: 'Visit reminder',
+      purpose: 'appointment-reminder',
+      trigger: { kind: 'appointment-booked', hoursBefore: 48 },
+      steps: [{ kind: 'send', name: 'visit', templateVersionId: await template('Visit', 'We look forward to your visit.') }],
+    });
+    // Approved after the prescription was synced: the patients already in the store are evaluated once.
+    await w.journeys.service.approve(sessions.clinician, refill.id);
+    await w.journeys.service.approve(sessions.clinician, visits.id);
+
+    const authoredAt = Date.parse(`${authored}T00:00:00Z`);
+    w.advance(authoredAt + 27 * day - t0); // fill 1 (30 days) runs out at authoredOn + 30 d: reminder 3 days before
+    await w.journeys.engine.tick();
+    expect((await queuedOf(refill.id)).map((m) => [m.patient, m.notBefore])).toEqual([[jo, new Date(authoredAt + 27 * day).toISOString()]]);
+
+    await w.journeys.service.pause(sessions.marketer, refill.id);
+    await w.journeys.service.resume(sessions.marketer, refill.id);
+    await w.app.consent.optOut({ patientId: jo!, channel: 'email', source: 'unsubscribe-link' }, { name: 'unsubscribe', role: 'system' });
+    w.advance(60 * day);
+    await w.journeys.engine.tick();
+    expect(await queuedOf(refill.id)).toHaveLength(1);
+    expect(await queuedOf(visits.id)).toEqual([]);
+    expect((await w.journeys.service.counts(sessions.marketer, refill.id)).enrollments).toEqual({ waiting: 0, done: 1, exited: { 'channel-opted-out': 1 } });
+    expect((await w.journeys.service.counts(sessions.marketer, visits.id)).enrollments).toEqual({ waiting: 0, done: 0, exited: { 'channel-opted-out': 1 } });
+  }, 60_000);
+
+  it('reminds diabetic patients whose HbA1c is older than 6 months, and a new measurement withdraws the pending reminder', async () => {
+    const { sessions } = w;
+    const t0 = w.now().getTime();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    w.put(
+      patientResource('p-kim'), conditionResource('c-kim', 'p-kim', '44054006'), hba1cResource('o-kim', 'p-kim', iso(t0 - 210 * day)),
+      patientResource('p-lee'), conditionResource('c-lee', 'p-lee', '44054006'), hba1cResource('o-lee', 'p-lee', iso(t0 - 60 * day)),
+      patientResource('p-max'), hba1cResource('o-max', 'p-max', iso(t0 - 400 * day)),
+    );
+    await w.sync();
+    const [kim, lee] = await Promise.all(['p-kim', 'p-lee'].map(idOf));
+    const journey = await w.journeys.service.create(sessions.marketer, {
+      name: 'HbA1c screening',
+      purpose: 'screening-reminder',
+      trigger: { kind: 'screening-hba1c' },
+      steps: [{ kind: 'send', name: 'a1c', templateVersionId: await template('Lab test due', 'You are due for a routine lab test. Please book a visit.') }],
+    });
+    await w.journeys.service.approve(sessions.clinician, journey.id);
+    await w.journeys.engine.tick();
+    expect((await queuedOf(journey.id)).map((m) => [m.patient, m.notBefore])).toEqual([[kim, iso(t0)]]);
+
+    // Lee's is due six months after the last test; a new test a month from now moves it again.
+    w.advance(30 * day);
+    w.put(hba1cResource('o-lee-2', 'p-lee', iso(t0 + 29 * day)));
+    await w.sync();
+    w.advance(150 * day);
+    await w.journeys.engine.tick();
+    expect((await queuedOf(journey.id)).map((m) => m.patient)).toEqual([kim]);
+    w.advance(60 * day);
+    await w.journeys.engine.tick();
+    const queued = await queuedOf(journey.id);
+    expect(queued.map((m) => m.patient)).toEqual([kim, lee]);
+    const sixMonthsAfter = new Date(t0 + 29 * day);
+    sixMonthsAfter.setUTCMonth(sixMonthsAfter.getUTCMonth() + 6);
+    expect(queued[1]!.notBefore).toBe(sixMonthsAfter.toISOString());
+    expect((await w.journeys.service.counts(sessions.marketer, journey.id)).enrollments).toEqual({ waiting: 0, done: 2, exited: { withdrawn: 1 } });
+  }, 60_000);
+});
