@@ -75,7 +75,20 @@ export const ConsentStatus = z.object({
   optedOutAt: Timestamp.nullable(),
 });
 export type ConsentStatus = z.infer<typeof ConsentStatus>;
-export const PatientLookupQuery = z
+/** The message a GET lookup by e-mail gets: an address is PHI, and URLs end up in proxy and server logs. */
+export const lookupEmailInUrl = 'an e-mail address is PHI and never goes in a URL: POST /api/v1/patients/lookup with {"email": ...} in the body';
+/** GET lookup: by CRM record id only (a Salesforce id is not PHI). An `email` here is refused with a 400 that says to POST. */
+export const PatientLookupQuery = z.strictObject({
+  email: z
+    .unknown()
+    .refine(() => false, { error: lookupEmailInUrl })
+    .optional()
+    // Not a parameter of the operation: the OpenAPI document leaves out fields marked x-refused.
+    .meta({ 'x-refused': true, description: `Refused: ${lookupEmailInUrl}` }),
+  crmId: CrmId,
+});
+/** POST lookup: exactly one of a CRM id or an e-mail address, in the body (never the URL). */
+export const PatientLookupRequest = z
   .strictObject({ crmId: CrmId.optional(), email: z.email().max(320).optional() })
   .refine((q) => (q.crmId === undefined) !== (q.email === undefined), { message: 'give exactly one of crmId or email', path: ['crmId'] });
 export const LastCampaign = z.object({ id: Id, name: z.string(), sentAt: Timestamp });
@@ -317,7 +330,8 @@ export const routes = {
   logout: { method: 'DELETE', path: '/session', access: 'session', summary: 'Sign out (ends the token)', response: NoContent },
   changePassword: { method: 'POST', path: '/session/password', access: 'session', summary: 'Change your own password (required after a one-time password); every session of the user ends, sign in again', body: ChangePasswordRequest, response: NoContent },
 
-  lookupPatient: { method: 'GET', path: '/patients/lookup', access: all, summary: 'PHI-safe patient summary and consent by CRM id or e-mail (blind index)', query: PatientLookupQuery, response: PatientSummary },
+  lookupPatient: { method: 'GET', path: '/patients/lookup', access: all, summary: 'PHI-safe patient summary and consent by CRM record id (an e-mail address goes in a POST body, never the URL)', query: PatientLookupQuery, response: PatientSummary },
+  lookupPatientByBody: { method: 'POST', path: '/patients/lookup', access: all, summary: 'PHI-safe patient summary and consent by CRM id or e-mail (blind index), both in the body', body: PatientLookupRequest, response: PatientSummary },
   consentStatus: { method: 'GET', path: '/consent/:patientId', access: all, summary: 'Current authorization and opt-out state', params: PatientParams, response: ConsentStatus },
   grantConsent: { method: 'POST', path: '/consent/:patientId/grant', access: permissions['consent.grant'], summary: 'Record an authorization', params: PatientParams, body: ConsentGrantRequest, response: ConsentStatus },
   revokeConsent: { method: 'POST', path: '/consent/:patientId/revoke', access: permissions['consent.revoke'], summary: 'Revoke an authorization or opt out of a channel', params: PatientParams, body: ConsentRevokeRequest, response: ConsentStatus },
@@ -446,6 +460,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       if (!schema) continue;
       const props = (json(schema, 'input') as { properties?: Record<string, unknown>; required?: string[] }) ?? {};
       for (const [key, value] of Object.entries(props.properties ?? {})) {
+        if ((value as Record<string, unknown>)['x-refused'] === true) continue;
         parameters.push({ name: key, in: where, required: where === 'path' || (props.required ?? []).includes(key), schema: value });
       }
     }

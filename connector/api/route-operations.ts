@@ -10,6 +10,7 @@ export const routeOperations = {
   changePassword: 'account.change-password',
 
   lookupPatient: 'consent.status',
+  lookupPatientByBody: 'consent.status',
   consentStatus: 'consent.status',
   grantConsent: 'consent.grant',
   revokeConsent: 'consent.revoke',

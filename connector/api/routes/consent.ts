@@ -8,6 +8,7 @@ import type { AuthorizationRecord } from '../../consent/registry.js';
 import { loadQueries } from '../../store/db.js';
 import type { ConsentStatus, PatientSummary } from '../contract.js';
 import type { AuditWrite } from '../audit-batcher.js';
+import type { Session } from '../../users/authorize.js';
 import { actorOf, auditedBy, sessionOf, type Handlers } from '../handler.js';
 
 const q = loadQueries(new URL('../queries.sql', import.meta.url), ['patientExists', 'lastCampaign'] as const);
@@ -60,33 +61,38 @@ export function consentHandlers(app: App, auditRead: AuditWrite, clock: () => Da
   };
   const status = async (patientId: string) => consentStatusOf(await app.consent.current(patientId), clock());
 
+  /** The PHI-safe summary of the one patient a CRM id or an e-mail address (blind index) names; every lookup audited. */
+  const lookup = async (by: { crmId?: string; email?: string }, session: Session): Promise<PatientSummary> => {
+    const key = by.crmId !== undefined ? 'crm-id' : 'email';
+    const ids = by.crmId !== undefined ? await app.facts.findByCrmId(by.crmId) : await app.facts.findByEmail(by.email!);
+    if (ids.length > 1) {
+      await auditRead(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', entity: `lookup/${key}`, outcome: 'failure' }));
+      throw fail('CONFLICT', `more than one patient matches this ${key === 'email' ? 'e-mail address' : 'CRM id'}: link the CRM record to one patient`, {
+        field: key === 'email' ? 'email' : 'crmId',
+      });
+    }
+    const [id] = ids;
+    if (id === undefined) {
+      await auditRead(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', entity: `lookup/${key}`, outcome: 'success' }));
+      return { found: false, patientId: null, consent: null, lastCampaign: null };
+    }
+    const [consent, [last]] = await Promise.all([
+      status(String(id)),
+      app.db.query<{ id: string; name: string; sent_at: Date }>(q.lastCampaign, [String(id)]),
+    ]);
+    await auditRead(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', patientId: id, entity: `lookup/${key}` }));
+    return {
+      found: true,
+      patientId: String(id),
+      consent,
+      lastCampaign: last ? { id: String(last.id), name: last.name, sentAt: new Date(last.sent_at).toISOString() } : null,
+    };
+  };
+
   return {
-    lookupPatient: async ({ query }, context) => {
-      const session = sessionOf(context);
-      const ids = query.crmId !== undefined ? await app.facts.findByCrmId(query.crmId) : await app.facts.findByEmail(query.email!);
-      const by = query.crmId !== undefined ? 'crm-id' : 'email';
-      if (ids.length > 1) {
-        await auditRead(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', entity: `lookup/${by}`, outcome: 'failure' }));
-        throw fail('CONFLICT', `more than one patient matches this ${by === 'email' ? 'e-mail address' : 'CRM id'}: link the CRM record to one patient`, { field: query.crmId !== undefined ? 'crmId' : 'email' });
-      }
-      const [id] = ids;
-      if (id === undefined) {
-        await auditRead(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', entity: `lookup/${by}`, outcome: 'success' }));
-        const none: PatientSummary = { found: false, patientId: null, consent: null, lastCampaign: null };
-        return none;
-      }
-      const [consent, [last]] = await Promise.all([
-        status(String(id)),
-        app.db.query<{ id: string; name: string; sent_at: Date }>(q.lastCampaign, [String(id)]),
-      ]);
-      await auditRead(auditedBy(session, { action: 'patient.lookup', purpose: 'operations', patientId: id, entity: `lookup/${by}` }));
-      return {
-        found: true,
-        patientId: String(id),
-        consent,
-        lastCampaign: last ? { id: String(last.id), name: last.name, sentAt: new Date(last.sent_at).toISOString() } : null,
-      };
-    },
+    // GET takes a CRM id only (the contract refuses an e-mail in the URL); POST takes either, in the body.
+    lookupPatient: async ({ query }, context) => lookup({ crmId: query.crmId }, sessionOf(context)),
+    lookupPatientByBody: async ({ body }, context) => lookup(body, sessionOf(context)),
 
     consentStatus: async ({ params }, context) => {
       const session = sessionOf(context);

@@ -1,4 +1,4 @@
-// User administration routes (admin): list, create with a chosen password, disable or enable.
+// User administration routes (admin): list, create with a chosen password, change a role, set a password, disable or enable.
 import type { App } from '../../app.js';
 import { fail } from '../../errors.js';
 import { actorOf, rowId, sessionOf, type Handlers } from '../handler.js';
@@ -13,17 +13,19 @@ export function userHandlers(app: App): Handlers {
     },
     updateUser: async ({ params, body }, context) => {
       const session = sessionOf(context);
-      const user = await app.users.byId(rowId(params.id, 'id'));
+      const actor = actorOf(session);
+      let user = await app.users.byId(rowId(params.id, 'id'));
       if (!user) throw fail('NOT_FOUND', 'no such user', { field: 'id' });
-      if (body.role !== undefined && body.role !== user.role) {
-        throw fail('NOT_IMPLEMENTED', 'changing a role is not supported by the user directory yet: disable the user and create a new one', { field: 'role' });
-      }
-      if (body.password !== undefined) {
-        throw fail('NOT_IMPLEMENTED', 'an admin sets no password: run `outreach user reset-password` for a one-time password', { field: 'password' });
-      }
+      const self = user.id === session.userId;
+      // Every check first, so that a refused field leaves the others unchanged too.
+      if (self && body.role !== undefined && body.role !== user.role) throw fail('CONFLICT', 'you cannot change your own role: ask another admin', { field: 'role' });
+      if (self && body.password !== undefined) throw fail('CONFLICT', 'change your own password with POST /session/password', { field: 'password' });
+      if (self && body.disabled === true) throw fail('CONFLICT', 'you cannot disable your own account', { field: 'disabled' });
+      // A role change and a new password each end the user's sessions (users.ts); both are audited.
+      if (body.role !== undefined) user = await app.users.setRole(user.username, body.role, actor);
+      if (body.password !== undefined) user = await app.users.setPassword(user.username, body.password, actor);
       if (body.disabled !== undefined && body.disabled !== (user.disabledAt !== null)) {
-        if (body.disabled && user.id === session.userId) throw fail('CONFLICT', 'you cannot disable your own account', { field: 'disabled' });
-        return apiUser(body.disabled ? await app.users.disable(user.username, actorOf(session)) : await app.users.enable(user.username, actorOf(session)));
+        user = body.disabled ? await app.users.disable(user.username, actor) : await app.users.enable(user.username, actor);
       }
       return apiUser(user);
     },

@@ -183,11 +183,15 @@ describe('the API over HTTP', () => {
   });
 
   it('exports request latency by route name and status in Prometheus text, without ids or query values', async () => {
-    await world.call('GET', `${apiPrefix}/patients/lookup?email=someone%40example.org`, { token: world.tokens.marketer });
+    expect((await world.call('GET', `${apiPrefix}/patients/lookup?email=someone%40example.org`, { token: world.tokens.marketer })).status).toBe(400);
+    expect((await world.call('GET', `${apiPrefix}/patients/lookup?crmId=003000000000998AAA`, { token: world.tokens.marketer })).status).toBe(200);
+    expect((await world.call('POST', `${apiPrefix}/patients/lookup`, { token: world.tokens.marketer, body: { email: 'someone@example.org' } })).status).toBe(200);
     const r = await world.call('GET', `${apiPrefix}/metrics`);
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toMatch(/text\/plain/);
     expect(r.text).toMatch(/outreach_api_request_duration_seconds_count\{route="lookupPatient",method="GET",status="200"\} [1-9]/);
+    expect(r.text).toMatch(/outreach_api_request_duration_seconds_count\{route="lookupPatient",method="GET",status="400"\} [1-9]/);
+    expect(r.text).toMatch(/outreach_api_request_duration_seconds_count\{route="lookupPatientByBody",method="POST",status="200"\} [1-9]/);
     expect(r.text).not.toMatch(/example\.org/);
     const labels = new Set([...r.text.matchAll(/route="([^"]*)"/g)].map((m) => m[1]));
     for (const label of labels) expect([...Object.keys(routes), 'openapi', 'jwks', 'portal', 'unsubscribe', 'tracking', 'unmatched']).toContain(label);

@@ -85,9 +85,12 @@ describe('bad input', () => {
     expect(bodyOnGetLikeRoute.status).toBe(400);
     expect(fieldOf(bodyOnGetLikeRoute.json)).toBe('force');
 
-    const twoKeys = await send('GET', '/patients/lookup?crmId=003000000000001AAA&email=a%40b.org', { token: world.tokens.marketer });
+    const twoKeys = await send('POST', '/patients/lookup', { token: world.tokens.marketer, body: { crmId: '003000000000001AAA', email: 'a@b.org' } });
     expect(twoKeys.status).toBe(400);
     expect(fieldOf(twoKeys.json)).toBe('crmId');
+    const noKey = await send('POST', '/patients/lookup', { token: world.tokens.marketer, body: {} });
+    expect(noKey.status).toBe(400);
+    expect(fieldOf(noKey.json)).toBe('crmId');
   });
 
   it('refuses prototype pollution in a body', async () => {
@@ -106,6 +109,8 @@ describe('bad input', () => {
       ['POST', '/session', { body: { username: `admin' --`, password: 'x' } }],
       ['GET', `/patients/lookup?crmId=${encodeURIComponent(sqlInjection)}`, { token: world.tokens.marketer }],
       ['GET', `/patients/lookup?email=${encodeURIComponent(`a@b.org' OR '1'='1`)}`, { token: world.tokens.marketer }],
+      ['POST', '/patients/lookup', { token: world.tokens.marketer, body: { email: `a@b.org' OR '1'='1` } }],
+      ['POST', '/patients/lookup', { token: world.tokens.marketer, body: { crmId: sqlInjection } }],
       ['GET', `/patients/lookup?crmId=${encodeURIComponent('003000000000001\r\nSet-Cookie: a=b')}`, { token: world.tokens.marketer }],
       ['GET', `/consent/${encodeURIComponent('1 OR 1=1')}`, { token: admin() }],
       ['GET', `/consent/${encodeURIComponent('1;DROP TABLE patients')}/history`, { token: admin() }],
@@ -135,6 +140,7 @@ describe('bad input', () => {
     await send('POST', '/users', { token: admin(), body: { username: email, role: 'marketer', password: 'short' } });
     await send('POST', '/users', { token: admin(), body: { [email!]: name, role: 'marketer' } });
     await send('GET', `/patients/lookup?email=${encodeURIComponent(`${name}@@example.org`)}`, { token: world.tokens.marketer });
+    await send('POST', '/patients/lookup', { token: world.tokens.marketer, body: { email: `${name}@@example.org` } });
     await send('GET', `/patients/lookup?crmId=${encodeURIComponent(mrn!)}`, { token: world.tokens.marketer });
     await send('POST', '/consent/1/grant', { token: admin(), body: { purpose: condition, evidence: dob, textVersion: `${ssn} ${name}` } });
     await send('POST', '/consent/1/revoke', { token: admin(), body: { reason: `${name} said ${condition}`, purpose: 'marketing', extra: ssn } });

@@ -1,6 +1,6 @@
 // The /api/v1 contract: route table coherence, strict bodies that name the failing field, path building and matching, role access, and the OpenAPI document.
 import { describe, expect, it } from 'vitest';
-import { allows, matchRoute, openApiDocument, routes, routeUrl, type RouteName, type RouteSpec } from '../../../connector/api/contract.js';
+import { allows, lookupEmailInUrl, matchRoute, openApiDocument, routes, routeUrl, type RouteName, type RouteSpec } from '../../../connector/api/contract.js';
 
 const entries = Object.entries(routes) as [RouteName, RouteSpec][];
 
@@ -39,12 +39,28 @@ describe('API contract', () => {
     expect(routes.rejectCampaign.body.safeParse({}).error?.issues[0]!.path).toEqual(['comment']);
   });
 
-  it('takes exactly one of crmId or email for a patient lookup', () => {
+  it('takes exactly one of crmId or email in the body of a POST lookup', () => {
+    const b = routes.lookupPatientByBody.body;
+    expect(b.safeParse({ crmId: '003Dn00000A1b2cAAB' }).success).toBe(true);
+    expect(b.safeParse({ email: 'a@example.org' }).success).toBe(true);
+    expect(b.safeParse({}).success).toBe(false);
+    expect(b.safeParse({ crmId: '003Dn00000A1b2cAAB', email: 'a@example.org' }).success).toBe(false);
+  });
+
+  it('takes only a crmId in the query of a GET lookup, and refuses an e-mail there pointing to POST', () => {
     const q = routes.lookupPatient.query;
-    expect(q.safeParse({ crmId: '003Dn00000A1b2cAAB' }).success).toBe(true);
-    expect(q.safeParse({ email: 'a@example.org' }).success).toBe(true);
+    expect(q.safeParse({ crmId: '003Dn00000A1b2cAAB' }).data).toEqual({ crmId: '003Dn00000A1b2cAAB' });
     expect(q.safeParse({}).success).toBe(false);
-    expect(q.safeParse({ crmId: '003Dn00000A1b2cAAB', email: 'a@example.org' }).success).toBe(false);
+    for (const query of [{ email: 'a@example.org' }, { crmId: '003Dn00000A1b2cAAB', email: 'a@example.org' }]) {
+      const issue = q.safeParse(query).error!.issues[0]!;
+      expect(issue.path).toEqual(['email']);
+      expect(issue.message).toBe(lookupEmailInUrl);
+      expect(issue.message).toMatch(/POST \/api\/v1\/patients\/lookup/);
+    }
+    // The OpenAPI document lists crmId as the GET operation's one parameter.
+    const get = (openApiDocument('t').paths as Record<string, Record<string, { parameters: Array<{ name: string; required: boolean }> }>>)['/api/v1/patients/lookup']!;
+    expect(get.get!.parameters.map((p) => [p.name, p.required])).toEqual([['crmId', true]]);
+    expect(get.post).toBeDefined();
   });
 
   it('validates segment definitions with the segment DSL', () => {

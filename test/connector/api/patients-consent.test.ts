@@ -37,19 +37,39 @@ describe.each(storeKinds)('patients, consent, senders and audit over HTTP on %s'
       consent: { marketingAuthorized: false, marketing: { state: 'none', grantedAt: null, expiresAt: null }, emailOptedOut: false, optedOutAt: null },
       lastCampaign: null,
     });
-    const byEmail = await call('GET', `/patients/lookup?email=${encodeURIComponent('Patient1@Example.org')}`, { token: world.tokens.clinician });
+    const byEmail = await call('POST', '/patients/lookup', { token: world.tokens.clinician, body: { email: 'Patient1@Example.org' } });
+    expect(byEmail.status).toBe(200);
     expect(byEmail.json.patientId).toBe(patientId);
+    const byCrmInBody = await call('POST', '/patients/lookup', { token: world.tokens.marketer, body: { crmId } });
+    expect(byCrmInBody.json).toEqual(byCrm.json);
     const missing = await call('GET', `/patients/lookup?crmId=003000000000999AAA`, { token: world.tokens.marketer });
     expect(missing.json).toEqual({ found: false, patientId: null, consent: null, lastCampaign: null });
 
     const rows = [];
     for await (const r of world.app.audit.search({ actionPrefix: 'patient.lookup' })) rows.push(r);
-    expect(rows.map((r) => [r.actor, r.patientBlind === null ? null : 'patient'])).toEqual([
-      ['marketer', 'patient'],
-      ['clinician', 'patient'],
-      ['marketer', null],
+    expect(rows.map((r) => [r.actor, r.patientBlind === null ? null : 'patient', r.entity])).toEqual([
+      ['marketer', 'patient', 'lookup/crm-id'],
+      ['clinician', 'patient', 'lookup/email'],
+      ['marketer', 'patient', 'lookup/crm-id'],
+      ['marketer', null, 'lookup/crm-id'],
     ]);
     expect(rows[0]!.patientBlind).toBe(world.app.audit.patientBlind(patientId));
+  });
+
+  it('refuses an e-mail address in the lookup URL with a 400 that says to POST it, and looks nothing up', async () => {
+    const before = [];
+    for await (const r of world.app.audit.search({ actionPrefix: 'patient.lookup' })) before.push(r);
+    for (const path of [`/patients/lookup?email=${encodeURIComponent('Patient1@Example.org')}`, `/patients/lookup?crmId=${crmId}&email=${encodeURIComponent('Patient1@Example.org')}`]) {
+      const r = await call('GET', path, { token: world.tokens.marketer });
+      expect(r.status).toBe(400);
+      expect(r.json.issue[0].details.coding[0].code).toBe('BAD_REQUEST');
+      expect(r.json.issue[0].expression).toEqual(['email']);
+      expect(r.json.issue[0].details.text).toMatch(/POST \/api\/v1\/patients\/lookup/);
+      expect(r.text).not.toMatch(/patient1/i);
+    }
+    const after = [];
+    for await (const r of world.app.audit.search({ actionPrefix: 'patient.lookup' })) after.push(r);
+    expect(after).toHaveLength(before.length);
   });
 
   it('shows the last campaign that reached the patient, from the outbox', async () => {
