@@ -114,6 +114,40 @@ describe('the API over HTTP', () => {
     expect((await world.login('temp-marketer', 'a long enough password')).status).toBe(201);
   });
 
+  it('lets an admin change a role or set a password over PATCH /users/:id, ending the user sessions, but not their own', async () => {
+    const created = await world.call('POST', `${apiPrefix}/users`, { token: world.tokens.admin, body: { username: 'role-changer', role: 'marketer', password: 'a long enough password' } });
+    const id = created.json.id as string;
+    const token = (await world.login('role-changer', 'a long enough password')).json.token as string;
+    expect((await world.call('POST', `${apiPrefix}/segments/count`, { token, body: { definition: { all: [] } } })).status).not.toBe(403);
+    const promoted = await world.call('PATCH', `${apiPrefix}/users/${id}`, { token: world.tokens.admin, body: { role: 'clinician' } });
+    expect(promoted.status).toBe(200);
+    expect(promoted.json).toMatchObject({ id, username: 'role-changer', role: 'clinician', disabled: false });
+    // The old token carried the marketer role: it is over, and a new sign-in gets the clinician's rights.
+    expect((await world.call('GET', `${apiPrefix}/session`, { token })).status).toBe(401);
+    const clinician = (await world.login('role-changer', 'a long enough password')).json.token as string;
+    expect((await world.call('GET', `${apiPrefix}/session`, { token: clinician })).json.user.role).toBe('clinician');
+
+    const reset = await world.call('PATCH', `${apiPrefix}/users/${id}`, { token: world.tokens.admin, body: { password: 'the admin picked this one' } });
+    expect(reset.status).toBe(200);
+    expect((await world.call('GET', `${apiPrefix}/session`, { token: clinician })).status).toBe(401);
+    expect((await world.login('role-changer', 'a long enough password')).status).toBe(401);
+    const fresh = (await world.login('role-changer', 'the admin picked this one')).json.token as string;
+    // An admin-set password is known to the admin: the user must change it before doing anything else.
+    expect((await world.call('GET', `${apiPrefix}/campaigns`, { token: fresh })).status).toBe(403);
+
+    const weak = await world.call('PATCH', `${apiPrefix}/users/${id}`, { token: world.tokens.admin, body: { password: 'short' } });
+    expect(weak.status).toBe(400);
+    const me = (await world.call('GET', `${apiPrefix}/session`, { token: world.tokens.admin })).json.user.id as string;
+    const ownRole = await world.call('PATCH', `${apiPrefix}/users/${me}`, { token: world.tokens.admin, body: { role: 'marketer' } });
+    expect(ownRole.status).toBe(409);
+    const ownPassword = await world.call('PATCH', `${apiPrefix}/users/${me}`, { token: world.tokens.admin, body: { password: 'a new admin passphrase' } });
+    expect(ownPassword.status).toBe(409);
+    expect((await world.call('GET', `${apiPrefix}/session`, { token: world.tokens.admin })).json.user.role).toBe('admin');
+    const actions: string[] = [];
+    for await (const r of world.app.audit.search({ actionPrefix: 'user.set-' })) actions.push(`${r.action} ${r.actor}`);
+    expect(actions).toEqual(['user.set-role admin', 'user.set-password admin']);
+  });
+
   it('lets a user with a one-time password do nothing but change it', async () => {
     const { oneTimePassword } = await world.app.users.add({ username: 'newcomer', role: 'clinician' }, { name: 'test-setup', role: 'admin' });
     const token = (await world.login('newcomer', oneTimePassword!)).json.token as string;
