@@ -1,6 +1,7 @@
 // The typed messages that content scripts and extension pages send to the background worker, and the replies they get.
 import { z } from 'zod';
 import { routes, type ResponseOf, type RouteName } from '../connector/api/contract.js';
+import { SmartAdminRequest, type SmartAdminResult } from './background/smart-admin.js';
 
 const routeNames = Object.keys(routes) as [RouteName, ...RouteName[]];
 
@@ -35,6 +36,8 @@ export const Message = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('settings/set-connector'), url: z.string().max(2000) }),
   /** Admin: the EHR origins were granted or removed; (re)register the EHR content script on them. */
   z.strictObject({ type: z.literal('ehr/origins-changed'), origins: z.array(z.string().max(300)).max(50) }),
+  /** Admin, extension pages only: SMART EHR registrations and practitioner links (the connector's /smart/admin routes). */
+  z.strictObject({ type: z.literal('smart-admin'), request: SmartAdminRequest }),
   /** One call of a contract route; the background validates the parts against the route's schemas. */
   z.strictObject({ type: z.literal('api'), route: z.enum(routeNames), params: Part, query: Part, body: z.unknown().optional() }),
 ]);
@@ -62,4 +65,6 @@ export type ReplyOf<M extends Message> = M extends { type: 'api'; route: infer N
   ? Reply<ResponseOf<N>>
   : M extends { type: 'ehr/origins-changed' }
     ? Reply<{ registered: string[] }>
-    : Reply<SessionState>;
+    : M extends { type: 'smart-admin'; request: infer R extends SmartAdminRequest }
+      ? Reply<SmartAdminResult<R>>
+      : Reply<SessionState>;

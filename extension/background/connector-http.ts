@@ -62,7 +62,8 @@ export function validateCall(name: RouteName, input: { params?: unknown; query?:
   return { ok: true, ...out };
 }
 
-async function failureFrom(response: Response): Promise<Failure> {
+/** The Failure a connector error answer carries (its OperationOutcome code and text), or a generic one. */
+export async function failureFrom(response: Response): Promise<Failure> {
   try {
     const body = ErrorOutcome.safeParse(await response.json());
     if (body.success) {

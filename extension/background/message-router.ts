@@ -4,6 +4,7 @@ import { ConnectorCallError } from '../connector-error.js';
 import { contentScriptRoutes, Message, type Failure, type Reply, type SessionState } from '../messages.js';
 import { callConnector, checkConnectorUrl, validateCall } from './connector-http.js';
 import { originPattern } from './ehr-scripts.js';
+import { callSmartAdmin, smartAdminAllowed } from './smart-admin.js';
 import type { SessionStore } from './session-store.js';
 
 export interface Sender {
@@ -107,6 +108,13 @@ export function messageRouter(deps: RouterDeps) {
         const registered = await deps.syncEhrOrigins(message.origins);
         await store.updateSettings({ ehrOrigins: message.origins.filter((o) => registered.includes(originPattern(o) ?? '')) });
         return { ok: true, data: { registered } };
+      }
+      case 'smart-admin': {
+        const session = await store.session();
+        if (!smartAdminAllowed(message.request.op, session?.role)) {
+          return failure(session ? 'FORBIDDEN' : 'UNAUTHENTICATED', session ? 'Registering EHRs for app launch needs the admin role.' : 'Sign in to the connector first.');
+        }
+        return { ok: true, data: await callSmartAdmin(await connectorOptions(), message.request) };
       }
       case 'api': {
         const route: RouteName = message.route;

@@ -1,12 +1,15 @@
-// The options page for admins: connector URL and sign-in, then FHIR endpoints, Salesforce status, users and EHR origins.
+// The options page for admins: connector URL and sign-in, then FHIR endpoints, Salesforce status, users, EHR origins and SMART app launch registrations.
 import { useState } from 'preact/hooks';
 import { messagingClient, send, sessionState } from '../api.js';
+import type { Message } from '../messages.js';
 import { mountPage, useSession } from '../ui/page-shell.js';
 import { SignIn } from '../ui/sign-in.js';
 import { errorText } from '../ui/use-call.js';
 import { EhrOrigins, Endpoints, SalesforceConnection, Users } from './admin-sections.js';
+import { SmartEhrs, type SmartAdminSend } from './smart-ehrs.js';
 
 const client = messagingClient();
+const smartAdmin: SmartAdminSend = (request) => send({ type: 'smart-admin', request } as Message) as never;
 
 function ConnectorUrl({ current, onSaved }: { current: string | null; onSaved(): void }) {
   const [url, setUrl] = useState(current ?? '');
@@ -55,6 +58,7 @@ function Options() {
           <SalesforceConnection client={client} />
           <Users client={client} />
           <EhrOrigins session={session} onChange={refresh} />
+          <SmartEhrs send={smartAdmin} connectorUrl={session.connectorUrl} />
         </>
       )}
       {session.signedIn && !admin && <section>Admin settings need the admin role.</section>}

@@ -1,0 +1,174 @@
+// The options page's SMART section: register an EHR for app launch (iss, client id, redirect URI, auto-provision) and link its practitioners to clinician accounts.
+import { useState } from 'preact/hooks';
+import type { PractitionerLink, SmartAdminRequest, SmartAdminResult, SmartEhr } from '../background/smart-admin.js';
+import { errorText, useLoad } from '../ui/use-call.js';
+
+/** Sends one SMART admin request through the background worker. */
+export type SmartAdminSend = <R extends SmartAdminRequest>(request: R) => Promise<SmartAdminResult<R>>;
+
+type Note = { text: string; tone?: 'error' } | null;
+
+function NoteLine({ note }: { note: Note }) {
+  return note ? (
+    <div class={`status ${note.tone ?? ''}`} role="status">
+      {note.text}
+    </div>
+  ) : null;
+}
+
+/** The connector's redirect endpoint for an EHR registration: where the EHR sends the browser back after sign-in. */
+export const defaultRedirectUri = (connectorUrl: string | null) => (connectorUrl ? `${connectorUrl}/smart/callback` : '');
+
+function PractitionerLinks({ ehr, send }: { ehr: SmartEhr; send: SmartAdminSend }) {
+  const [links, reload] = useLoad(() => send({ op: 'list-links', ehrId: ehr.id }), [ehr.id]);
+  const [form, setForm] = useState({ practitioner: '', username: '' });
+  const [note, setNote] = useState<Note>(null);
+  const act = async (what: () => Promise<string>) => {
+    setNote(null);
+    try {
+      setNote({ text: await what() });
+      reload();
+    } catch (err) {
+      setNote({ text: errorText(err), tone: 'error' });
+    }
+  };
+  return (
+    <div data-part="practitioner-links" data-ehr={ehr.id}>
+      <h4>Practitioners of {ehr.name}</h4>
+      {links.state === 'error' && <NoteLine note={{ text: links.message, tone: 'error' }} />}
+      {links.state === 'ready' && links.value.links.length === 0 && <div>No practitioner is linked yet{ehr.autoProvision ? ' (new ones get a clinician account at first launch)' : ''}.</div>}
+      {links.state === 'ready' && links.value.links.length > 0 && (
+        <table>
+          <tbody>
+            {links.value.links.map((l: PractitionerLink) => (
+              <tr key={l.practitioner} data-link={l.practitioner}>
+                <td>{l.practitioner}</td>
+                <td>
+                  {l.username} ({l.role}){l.provisioned ? ' · provisioned at launch' : ''}
+                </td>
+                <td>
+                  <button
+                    class="secondary"
+                    name="unlink-practitioner"
+                    onClick={() =>
+                      act(async () => {
+                        await send({ op: 'unlink', ehrId: ehr.id, practitioner: l.practitioner });
+                        return `Unlinked ${l.practitioner}.`;
+                      })
+                    }
+                  >
+                    Unlink
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <form
+        onSubmit={(ev) => {
+          ev.preventDefault();
+          void act(async () => {
+            const link = await send({ op: 'link', ehrId: ehr.id, link: { practitioner: form.practitioner.trim(), username: form.username.trim() } });
+            setForm({ practitioner: '', username: '' });
+            return `Linked ${link.practitioner} to ${link.username}.`;
+          });
+        }}
+      >
+        <div class="row">
+          <input name="practitioner" placeholder="Practitioner/123" value={form.practitioner} onInput={(e) => setForm({ ...form, practitioner: e.currentTarget.value })} style="flex:1" />
+          <input name="practitioner-username" placeholder="clinician user name" value={form.username} onInput={(e) => setForm({ ...form, username: e.currentTarget.value })} style="flex:1" />
+          <button type="submit" name="link-practitioner" disabled={!form.practitioner.trim() || !form.username.trim()}>
+            Link
+          </button>
+        </div>
+      </form>
+      <NoteLine note={note} />
+    </div>
+  );
+}
+
+/** Registered EHRs, the registration form, and the practitioner links of the EHR the admin opens. */
+export function SmartEhrs({ send, connectorUrl }: { send: SmartAdminSend; connectorUrl: string | null }) {
+  const [list, reload] = useLoad(() => send({ op: 'list-ehrs' }), []);
+  const empty = { name: '', iss: '', clientId: '', redirectUri: defaultRedirectUri(connectorUrl), autoProvision: false };
+  const [form, setForm] = useState(empty);
+  const [open, setOpen] = useState<string | null>(null);
+  const [note, setNote] = useState<Note>(null);
+  const register = async () => {
+    setNote(null);
+    try {
+      const ehr = await send({
+        op: 'register-ehr',
+        ehr: { name: form.name.trim(), iss: form.iss.trim(), clientId: form.clientId.trim(), redirectUri: form.redirectUri.trim(), autoProvision: form.autoProvision },
+      });
+      setNote({ text: `Registered ${ehr.name} (${ehr.iss}) for app launch.` });
+      setForm(empty);
+      setOpen(ehr.id);
+      reload();
+    } catch (err) {
+      setNote({ text: errorText(err), tone: 'error' });
+    }
+  };
+  const ehrs = list.state === 'ready' ? list.value.ehrs : [];
+  const opened = ehrs.find((e) => e.id === open);
+  return (
+    <section data-part="smart-ehrs">
+      <h3>SMART app launch</h3>
+      <div class="status">EHRs that may launch the approval app, and the practitioners who approve as clinicians.</div>
+      {list.state === 'error' && <NoteLine note={{ text: list.message, tone: 'error' }} />}
+      {ehrs.length > 0 && (
+        <table>
+          <tbody>
+            {ehrs.map((e) => (
+              <tr key={e.id} data-ehr={e.id}>
+                <td>{e.name}</td>
+                <td>{e.iss}</td>
+                <td>client {e.clientId}</td>
+                <td>{e.disabled ? 'disabled' : e.autoProvision ? 'auto-provision' : 'linked practitioners only'}</td>
+                <td>
+                  <button class="secondary" name="open-practitioners" onClick={() => setOpen(open === e.id ? null : e.id)}>
+                    Practitioners
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {list.state === 'ready' && ehrs.length === 0 && <div>No EHR is registered for app launch.</div>}
+      <form
+        onSubmit={(ev) => {
+          ev.preventDefault();
+          void register();
+        }}
+      >
+        <label>EHR name</label>
+        <input name="smart-name" value={form.name} onInput={(e) => setForm({ ...form, name: e.currentTarget.value })} />
+        <label>FHIR base URL the EHR launches with (iss)</label>
+        <input name="smart-iss" placeholder="https://ehr.example.org/fhir" value={form.iss} onInput={(e) => setForm({ ...form, iss: e.currentTarget.value })} />
+        <label>Client id (issued by the EHR)</label>
+        <input name="smart-client-id" value={form.clientId} onInput={(e) => setForm({ ...form, clientId: e.currentTarget.value })} />
+        <label>Redirect URI (registered at the EHR)</label>
+        <input name="smart-redirect-uri" value={form.redirectUri} onInput={(e) => setForm({ ...form, redirectUri: e.currentTarget.value })} />
+        <label>
+          <input
+            type="checkbox"
+            name="smart-auto-provision"
+            checked={form.autoProvision}
+            onChange={(e) => setForm({ ...form, autoProvision: e.currentTarget.checked })}
+            style="width:auto"
+          />{' '}
+          Give an unlinked practitioner of this EHR a clinician account at first launch
+        </label>
+        <div class="row" style="margin-top:6px">
+          <button type="submit" name="register-ehr" disabled={!form.name.trim() || !form.iss.trim() || !form.clientId.trim() || !form.redirectUri.trim()}>
+            Register EHR
+          </button>
+        </div>
+      </form>
+      <NoteLine note={note} />
+      {opened && <PractitionerLinks key={opened.id} ehr={opened} send={send} />}
+    </section>
+  );
+}
