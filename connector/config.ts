@@ -28,6 +28,11 @@ export const configVariables = {
   OUTREACH_DNS_SERVERS: 'Comma-separated DNS servers (host:port) for MX, MTA-STS and TLSA look-ups.',
   OUTREACH_SMTP_RELAY_URL: 'smtp(s)://user:pass@host:port of a smarthost; when set, mail goes through it instead of direct MX.',
   OUTREACH_SENDER_CONCURRENCY: 'Delivery workers per process (default 4).',
+  OUTREACH_BOUNCE_PORT: 'Port of the inbound bounce and complaint listener (DSN, ARF) the send loop runs; unset: no listener.',
+  OUTREACH_BOUNCE_HOST: 'Listen address of the bounce listener (default 127.0.0.1; 0.0.0.0 when the bounce domain MX points here). Offers STARTTLS with OUTREACH_TLS_CERT/KEY.',
+  OUTREACH_BOUNCE_ADDRESS: 'SMTP envelope sender (Return-Path) of outgoing mail, on a domain whose MX reaches the bounce listener (default: the sender address).',
+  OUTREACH_WEBHOOK_URLS: 'Comma-separated URLs that receive signed, PHI-free delivery events (https, or http on loopback only).',
+  OUTREACH_WEBHOOK_SECRET: 'HMAC-SHA256 secret of the webhook signature (at least 32 characters; required with OUTREACH_WEBHOOK_URLS).',
   OUTREACH_HELO_NAME: 'The EHLO name of outgoing SMTP connections (default: the sender address domain).',
   OUTREACH_PRACTICE_NAME: 'The practice name merge tags and escrow notices show (default: the sender display name).',
   OUTREACH_PRACTICE_PHONE: 'The practice phone number of the [practice phone] merge tag.',
@@ -59,6 +64,13 @@ export const ConfigSchema = z.object({
   dnsServers: csv.default([]),
   smtpRelayUrl: z.string().optional(),
   senderConcurrency: z.coerce.number().int().positive().default(4),
+  bouncePort: z.coerce.number().int().min(0).max(65535).optional(),
+  bounceHost: z.string().default('127.0.0.1'),
+  bounceAddress: z.string().email().optional(),
+  webhookUrls: csv
+    .pipe(z.array(z.string().url().refine((u) => /^https:/i.test(u) || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//i.test(u), 'webhook URLs must be https (http only on loopback)')))
+    .default([]),
+  webhookSecret: z.string().min(32).optional(),
   heloName: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/).optional(),
   practiceName: z.string().max(200).optional(),
   practicePhone: z.string().max(100).optional(),
@@ -103,6 +115,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dnsServers: env.OUTREACH_DNS_SERVERS,
     smtpRelayUrl: env.OUTREACH_SMTP_RELAY_URL,
     senderConcurrency: env.OUTREACH_SENDER_CONCURRENCY,
+    bouncePort: env.OUTREACH_BOUNCE_PORT,
+    bounceHost: env.OUTREACH_BOUNCE_HOST,
+    bounceAddress: env.OUTREACH_BOUNCE_ADDRESS,
+    webhookUrls: env.OUTREACH_WEBHOOK_URLS,
+    webhookSecret: env.OUTREACH_WEBHOOK_SECRET,
     heloName: env.OUTREACH_HELO_NAME,
     practiceName: env.OUTREACH_PRACTICE_NAME,
     practicePhone: env.OUTREACH_PRACTICE_PHONE,
@@ -121,6 +138,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new Error(`Invalid configuration at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  if (parsed.data.webhookUrls.length > 0 && !parsed.data.webhookSecret) {
+    throw new Error('Invalid configuration at webhookSecret: OUTREACH_WEBHOOK_URLS needs OUTREACH_WEBHOOK_SECRET');
   }
   return parsed.data;
 }

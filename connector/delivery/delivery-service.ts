@@ -1,12 +1,12 @@
-// Wires delivery from the configuration: DNS servers, extra CAs, direct-to-MX or the relay, the outbox and the dispatcher; the one call the app and the CLI make.
+// Wires delivery from the configuration: DNS servers, extra CAs, direct-to-MX or the relay, the outbox and the dispatcher; the one construction path (the sending service builds its delivery parts here).
 import type { Config } from '../config.js';
 import type { Log } from '../logger.js';
 import { silentLog } from '../logger.js';
 import type { Db } from '../store/db.js';
 import type { Suppressions } from './bounces.js';
 import type { DkimSigner } from './dkim.js';
-import { Dispatcher, type ConsentGate } from './dispatcher.js';
-import { createDnsLookup } from './dns-client.js';
+import { Dispatcher, type ConsentGate, type DispatcherOptions } from './dispatcher.js';
+import { createDnsLookup, type DnsLookup } from './dns-client.js';
 import type { EscrowDesk, NoticeOptions } from './escrow-notice.js';
 import type { RenderedMessage } from './mime.js';
 import { createMtaSts } from './mta-sts.js';
@@ -21,18 +21,37 @@ import { loadExtraCa } from './trust.js';
 export interface DeliveryServiceDeps {
   config: Pick<Config, 'dnsServers' | 'extraCaFile' | 'smtpRelayUrl' | 'senderConcurrency'>;
   db: Db;
-  /** Our host name: the EHLO name and the Message-ID domain. */
+  /** Our host name: the EHLO name (and the Message-ID domain unless `messageIdDomain` is given). */
   heloName: string;
+  /** The domain of our Message-IDs (the sender domain); default heloName. */
+  messageIdDomain?: string;
   render: (message: OutboxMessage) => Promise<RenderedMessage>;
   isAllowed: ConsentGate;
+  /** DNS for MX, MTA-STS and TLSA (default: config.dnsServers or the system resolver). */
+  dns?: DnsLookup;
+  /** Extra trusted CAs, added to Node's roots and config.extraCaFile. */
+  ca?: readonly string[];
+  /** Per-MX STARTTLS probe cache (default 1 hour for a success). */
+  probeTtlMs?: number;
+  /** SMTP, probe and MTA-STS time-outs. */
+  timeoutMs?: number;
   dkim?: DkimSigner;
   escrow?: EscrowDesk;
   notice?: NoticeOptions;
   suppressions?: Suppressions;
   tracking?: Pick<Tracking, 'instrument'>;
   unsubscribeUrl?: (message: OutboxMessage) => string | undefined;
+  envelopeFrom?: DispatcherOptions['envelopeFrom'];
+  onOutcome?: DispatcherOptions['onOutcome'];
   /** Replaces the A-record look-up of MX and MTA-STS hosts (tests point names at loopback ports). */
   connectTarget?: ConnectTargetMap;
+  workerId?: string;
+  /** Messages in flight at once (default config.senderConcurrency × 4). */
+  concurrency?: number;
+  batchSize?: number;
+  leaseMs?: number;
+  retryDelaysMs?: readonly number[];
+  now?: () => Date;
   log?: Log;
 }
 
@@ -45,36 +64,34 @@ export interface DeliveryService {
 }
 
 export function createDeliveryService(deps: DeliveryServiceDeps): DeliveryService {
-  const ca = loadExtraCa(deps.config.extraCaFile);
+  const ca = [...loadExtraCa(deps.config.extraCaFile), ...(deps.ca ?? [])];
   const log = deps.log ?? silentLog;
-  const dns = createDnsLookup(deps.config.dnsServers);
+  const timeouts = deps.timeoutMs ? { timeoutMs: deps.timeoutMs } : {};
   const relay = deps.config.smtpRelayUrl ? parseRelayUrl(deps.config.smtpRelayUrl) : undefined;
   let router: Router;
   if (relay) {
     router = createRelayRouter({ host: relay.host, target: { host: relay.host, port: relay.port } });
   } else {
+    const dns = deps.dns ?? createDnsLookup(deps.config.dnsServers);
     const connectTarget = deps.connectTarget ?? dnsConnectTarget(dns);
     router = createDirectRouter({
       dns,
       mxResolver: createMxResolver(dns),
-      mtaSts: createMtaSts({ dns, connectTarget, ca }),
-      probe: createStarttlsProbe({ heloName: deps.heloName, ca }),
+      mtaSts: createMtaSts({ dns, connectTarget, ca, ...timeouts }),
+      probe: createStarttlsProbe({ heloName: deps.heloName, ca, ...(deps.probeTtlMs ? { ttlMs: deps.probeTtlMs } : {}), ...timeouts }),
       connectTarget,
     });
   }
-  const transport = createTransport({ heloName: deps.heloName, ca, log, ...(relay ? { relay } : {}) });
-  const outbox = createOutbox(deps.db, { messageIdDomain: deps.heloName });
+  const transport = createTransport({ heloName: deps.heloName, ca, log, ...(relay ? { relay } : {}), ...timeouts });
+  const outbox = createOutbox(deps.db, { messageIdDomain: deps.messageIdDomain ?? deps.heloName, ...(deps.now ? { now: deps.now } : {}) });
+  const optional = <K extends keyof DeliveryServiceDeps>(...keys: K[]) =>
+    Object.fromEntries(keys.filter((k) => deps[k] !== undefined).map((k) => [k, deps[k]])) as Partial<Pick<DeliveryServiceDeps, K>>;
   const dispatcher = new Dispatcher({
     outbox, router, transport, log,
     render: deps.render,
     isAllowed: deps.isAllowed,
-    concurrency: Math.max(1, deps.config.senderConcurrency) * 4,
-    ...(deps.dkim ? { dkim: deps.dkim } : {}),
-    ...(deps.escrow ? { escrow: deps.escrow } : {}),
-    ...(deps.notice ? { notice: deps.notice } : {}),
-    ...(deps.suppressions ? { suppressions: deps.suppressions } : {}),
-    ...(deps.tracking ? { tracking: deps.tracking } : {}),
-    ...(deps.unsubscribeUrl ? { unsubscribeUrl: deps.unsubscribeUrl } : {}),
+    concurrency: deps.concurrency ?? Math.max(1, deps.config.senderConcurrency) * 4,
+    ...(optional('dkim', 'escrow', 'notice', 'suppressions', 'tracking', 'unsubscribeUrl', 'envelopeFrom', 'onOutcome', 'workerId', 'batchSize', 'leaseMs', 'retryDelaysMs', 'now') as Partial<DispatcherOptions>),
   });
   return {
     outbox, router, transport, dispatcher,

@@ -52,6 +52,7 @@ export interface DispatcherOptions {
   /** Messages in flight at once in this process. */
   concurrency?: number;
   batchSize?: number;
+  /** How long a claim holds; renewed every third of it while the message is in this process (claimed, sending, or its outcome not yet recorded). */
   leaseMs?: number;
   /** Outcomes recorded per transaction. A crash loses at most this many records, whose messages are retried and flagged as possible duplicates. */
   flushSize?: number;
@@ -95,6 +96,10 @@ export class Dispatcher {
   private poked = false;
   private stopping = false;
   private readonly routes = new Map<string, Promise<RouteAssessment>>();
+  /** Claimed messages whose outcome is not yet recorded: their leases are renewed until it is. */
+  private readonly leased = new Set<string>();
+  private renewTimer?: NodeJS.Timeout;
+  private renewing?: Promise<void>;
 
   constructor(options: DispatcherOptions) {
     this.workerId = options.workerId ?? `worker-${randomUUID().slice(0, 8)}`;
@@ -112,7 +117,7 @@ export class Dispatcher {
 
   /** Claims one batch and processes it to the end; resolves with what happened. */
   async runOnce(): Promise<DispatchSummary> {
-    const batch = await this.o.outbox.claim(this.workerId, this.o.batchSize, this.o.leaseMs);
+    const batch = await this.claim();
     this.routes.clear();
     const summary = emptySummary();
     summary.claimed = batch.length;
@@ -137,7 +142,7 @@ export class Dispatcher {
     let claiming: Promise<void> | undefined;
     const refill = () =>
       (claiming ??= (async () => {
-        const batch = await this.o.outbox.claim(this.workerId, this.o.batchSize, this.o.leaseMs);
+        const batch = await this.claim();
         summary.claimed += batch.length;
         if (batch.length === 0) exhausted = true;
         this.routes.clear();
@@ -202,6 +207,40 @@ export class Dispatcher {
     this.wake?.();
     await this.loop;
     await this.flush();
+    await this.renewing;
+  }
+
+  private async claim(): Promise<OutboxMessage[]> {
+    const batch = await this.o.outbox.claim(this.workerId, this.o.batchSize, this.o.leaseMs);
+    for (const m of batch) this.leased.add(m.id);
+    if (this.leased.size > 0 && !this.renewTimer) {
+      this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(10, Math.floor(this.o.leaseMs / 3)));
+      this.renewTimer.unref();
+    }
+    return batch;
+  }
+
+  /** Extends the leases of everything this dispatcher still holds; stops the timer when it holds nothing. */
+  renewLeases(): Promise<void> {
+    if (this.renewing) return this.renewing;
+    if (this.leased.size === 0) {
+      clearInterval(this.renewTimer);
+      this.renewTimer = undefined;
+      return Promise.resolve();
+    }
+    const ids = [...this.leased];
+    this.renewing = this.o.outbox
+      .renewLeases(this.workerId, ids, this.o.leaseMs)
+      .then(
+        (renewed) => {
+          const kept = new Set(renewed);
+          const lost = ids.filter((id) => !kept.has(id) && this.leased.has(id));
+          if (lost.length) this.o.log.warn({ worker: this.workerId, lost: lost.length }, 'leases lost before renewal: another worker may send these messages too');
+        },
+        (err: unknown) => this.o.log.error({ err: err as Error, worker: this.workerId }, 'lease renewal failed'),
+      )
+      .finally(() => (this.renewing = undefined));
+    return this.renewing;
   }
 
   private retryAt(message: OutboxMessage): Date {
@@ -233,7 +272,13 @@ export class Dispatcher {
     if (items.length === 0) return this.flushing;
     this.pending = [];
     this.flushing = this.flushing.then(async () => {
-      const kept = await this.o.outbox.finishMany(this.workerId, items);
+      let kept: boolean[];
+      try {
+        kept = await this.o.outbox.finishMany(this.workerId, items);
+      } finally {
+        // Recorded (or to be retried by whoever claims after the lease ends): stop renewing either way.
+        for (const { message } of items) this.leased.delete(message.id);
+      }
       for (const [i, k] of kept.entries()) {
         const { message, completion } = items[i]!;
         if (!k) {

@@ -6,7 +6,7 @@ import type { TlsEvidence } from './tls-evidence.js';
 import { deliveryModes, type DeliveryMode } from './tls-policy.js';
 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), [
-  'enqueue', 'claim', 'finishMany', 'finishAttempts', 'cancelQueued', 'byId', 'byIdempotencyKey', 'attemptsOf', 'campaignStates', 'nextDue',
+  'enqueue', 'claim', 'renewLeases', 'finishMany', 'finishAttempts', 'cancelQueued', 'byId', 'byIdempotencyKey', 'attemptsOf', 'campaignStates', 'nextDue',
 ] as const);
 
 export type OutboxState = 'queued' | 'sending' | 'held' | 'delivered' | 'notice_sent' | 'failed' | 'cancelled';
@@ -114,6 +114,8 @@ export interface Outbox {
   enqueue(items: readonly EnqueueInput[]): Promise<number>;
   /** Claims up to `limit` due messages (queued, held and due, or whose lease expired) for `leaseMs`. */
   claim(worker: string, limit: number, leaseMs: number): Promise<OutboxMessage[]>;
+  /** Extends the lease of messages `worker` still holds to now + `leaseMs`; returns the ids renewed (a missing id was lost to another worker). */
+  renewLeases(worker: string, ids: readonly string[], leaseMs: number): Promise<string[]>;
   /** Records how an attempt ended; false when the lease was lost (another worker owns the message now). */
   finish(message: OutboxMessage, worker: string, completion: Completion): Promise<boolean>;
   /** The same for many attempts in one transaction (the dispatcher flushes in groups); one flag per item. */
@@ -163,6 +165,11 @@ export function createOutbox(db: Db, options: OutboxOptions): Outbox {
       const at = now();
       const rows = await db.query<Row>(q.claim, [worker, at, limit, new Date(at.getTime() + leaseMs)]);
       return rows.map(fromRow);
+    },
+    async renewLeases(worker, ids, leaseMs) {
+      if (ids.length === 0) return [];
+      const rows = await db.query<{ id: unknown }>(q.renewLeases, [worker, [...ids], new Date(now().getTime() + leaseMs)]);
+      return rows.map((r) => String(r.id));
     },
     async finish(message, worker, completion) {
       const [kept] = await api.finishMany(worker, [{ message, completion }]);

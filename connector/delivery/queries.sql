@@ -25,6 +25,12 @@ WITH due AS (
 )
 SELECT * FROM claimed ORDER BY id;
 
+-- name: renewLeases
+-- Extends the lease of messages this worker still holds (a long send must not be claimed again); updated_at stays the claim time.
+UPDATE delivery_outbox SET lease_until = $3::timestamptz
+WHERE id = ANY($2::bigint[]) AND lease_owner = $1::text AND state = 'sending'
+RETURNING id;
+
 -- name: finishMany
 UPDATE delivery_outbox o
 SET state = u.state, next_attempt_at = COALESCE(u.next_at, o.next_attempt_at), lease_owner = NULL, lease_until = NULL,
@@ -130,3 +136,26 @@ WHERE id = $1;
 UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $1, attempts = 0
 WHERE (id = ANY($2::bigint[]) OR ($3::timestamptz IS NOT NULL AND created_at >= $3)) AND state <> 'pending'
 RETURNING id;
+
+-- name: webhookCursor
+-- The highest source row already turned into a webhook event ('tracking:<id>', 'feedback:<id>').
+SELECT max(split_part(event_id, ':', 2)::bigint) AS seq FROM webhook_deliveries WHERE event_id LIKE $1::text || ':%';
+
+-- name: maxTrackingEvent
+SELECT max(id) AS seq FROM tracking_events;
+
+-- name: maxFeedback
+SELECT max(id) AS seq FROM delivery_feedback;
+
+-- name: trackingEventsAfter
+SELECT id, outbox_id, campaign_id, kind, agent, machine, at FROM tracking_events WHERE id > $1 ORDER BY id LIMIT $2;
+
+-- name: feedbackAfter
+SELECT f.id, f.kind, f.outbox_id, f.status, f.received_at, o.campaign_id
+FROM delivery_feedback f LEFT JOIN delivery_outbox o ON o.id = f.outbox_id
+WHERE f.id > $1 ORDER BY f.id LIMIT $2;
+
+-- name: lastSentTo
+SELECT id, campaign_id FROM delivery_outbox
+WHERE patient_id = $1 AND channel = $2 AND ($3::text IS NULL OR purpose = $3) AND state IN ('delivered', 'notice_sent')
+ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT 1;

@@ -1,14 +1,20 @@
 // Signed webhooks: PHI-free delivery events POSTed with an HMAC-SHA256 signature over a timestamp and the body, retried with back-off, and replayable.
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { rootCertificates } from 'node:tls';
 import { loadQueries, type Db } from '../store/db.js';
 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), ['insertWebhook', 'claimWebhooks', 'finishWebhook', 'replayWebhooks'] as const);
 
 /** What a webhook says: ids and states only, never an address, a name or content. */
 export interface WebhookEvent {
-  type: 'message.delivered' | 'message.notice_sent' | 'message.failed' | 'message.cancelled' | 'message.held' | 'message.bounced' | 'message.complained' | 'message.opened' | 'message.clicked';
-  outboxId: string;
-  campaignId: string;
+  type:
+    | 'message.delivered' | 'message.notice_sent' | 'message.failed' | 'message.cancelled' | 'message.held' | 'message.bounced'
+    | 'message.complained' | 'message.opened' | 'message.clicked' | 'message.unsubscribed';
+  /** The outbox row; null for an unsubscribe that no sent message of ours can be tied to. */
+  outboxId: string | null;
+  campaignId: string | null;
   at: string;
   detail?: Record<string, string | number | boolean | null>;
 }
@@ -40,8 +46,35 @@ export interface WebhookDeps {
   maxAttempts?: number;
   timeoutMs?: number;
   now?: () => Date;
-  /** The HTTP client (tests may hand one that trusts their CA); defaults to fetch. */
+  /** Extra trusted CAs for https endpoints (added to Node's roots; verification is never turned off). */
+  ca?: readonly string[];
+  /** The HTTP client; defaults to a node:http(s) POST that trusts `ca` as well as the system roots and never follows redirects. */
   post?: (url: string, body: string, headers: Record<string, string>) => Promise<number>;
+}
+
+/** One POST; resolves with the status code (redirects are not followed: a 3xx is a failed delivery). */
+export function postJson(url: string, body: string, headers: Record<string, string>, options: { ca?: readonly string[]; timeoutMs?: number } = {}): Promise<number> {
+  const target = new URL(url);
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise<number>((resolve, reject) => {
+    const req = send(
+      target,
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        timeout: options.timeoutMs ?? 10_000,
+        ...(target.protocol === 'https:' && options.ca?.length ? { ca: [...rootCertificates, ...options.ca] } : {}),
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('webhook timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 export interface Webhooks {
@@ -58,11 +91,8 @@ export function createWebhooks(deps: WebhookDeps): Webhooks {
   const delays = deps.retryDelaysMs ?? [60_000, 300_000, 1_800_000, 7_200_000, 43_200_000];
   const post =
     deps.post ??
-    (async (url: string, body: string, headers: Record<string, string>) => {
-      const res = await fetch(url, { method: 'POST', body, headers, redirect: 'error', signal: AbortSignal.timeout(deps.timeoutMs ?? 10_000) });
-      await res.arrayBuffer();
-      return res.status;
-    });
+    ((url: string, body: string, headers: Record<string, string>) =>
+      postJson(url, body, headers, { ...(deps.ca ? { ca: deps.ca } : {}), ...(deps.timeoutMs ? { timeoutMs: deps.timeoutMs } : {}) }));
   return {
     async emit(event, eventId = randomUUID()) {
       if (deps.endpoints.length) await deps.db.query(q.insertWebhook, [eventId, event.type, JSON.stringify(event), now(), [...deps.endpoints]]);

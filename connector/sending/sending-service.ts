@@ -1,5 +1,6 @@
-// The send pipeline built from the app: router, transport, DKIM, escrow portal, consent gate and the dispatcher whose render opens a patient's facts in memory; plus the campaign service and one-off sends.
+// The send pipeline built from the app: delivery (through the delivery service), DKIM, escrow portal, consent gate, a render that opens a patient's facts in memory, webhooks and the bounce listener; plus campaigns and one-off sends.
 import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { App } from '../app.js';
 import { CampaignService, type TemplateRef } from '../campaigns/campaign-service.js';
 import { assessRecipients, type ExclusionReason } from '../campaigns/recipients.js';
@@ -7,23 +8,24 @@ import { compileTemplate, type CompiledTemplate } from '../compose/render.js';
 import type { MergeContext, PracticeContext, SenderContext } from '../compose/merge-tags.js';
 import { TemplateStore } from '../compose/template-store.js';
 import { isPurpose, type Purpose } from '../consent/purposes.js';
-import { createFeedbackProcessor } from '../delivery/bounces.js';
+import { createFeedbackProcessor, startBounceListener, type FeedbackProcessor } from '../delivery/bounces.js';
 import { cancelOnRevocation, consentGate } from '../delivery/consent-link.js';
+import { createDeliveryEvents } from '../delivery/delivery-events.js';
+import { createDeliveryService } from '../delivery/delivery-service.js';
 import type { DkimSigner } from '../delivery/dkim.js';
-import { createDnsLookup, type DnsLookup } from '../delivery/dns-client.js';
-import { Dispatcher, type DispatchSummary } from '../delivery/dispatcher.js';
+import type { DnsLookup } from '../delivery/dns-client.js';
+import type { Dispatcher, DispatchSummary } from '../delivery/dispatcher.js';
 import type { EscrowDesk } from '../delivery/escrow-notice.js';
 import { buildWireMessage, type RenderedMessage } from '../delivery/mime.js';
-import { createMtaSts } from '../delivery/mta-sts.js';
-import { createMxResolver, dnsConnectTarget, domainOf, type ConnectTargetMap } from '../delivery/mx-resolver.js';
-import { createOutbox, type Outbox, type OutboxMessage } from '../delivery/outbox.js';
-import { createDirectRouter, createRelayRouter, type Router } from '../delivery/route.js';
-import { createStarttlsProbe } from '../delivery/starttls-probe.js';
+import { domainOf, type ConnectTargetMap } from '../delivery/mx-resolver.js';
+import type { Outbox, OutboxMessage } from '../delivery/outbox.js';
+import type { Router } from '../delivery/route.js';
 import { decideDelivery, type DeliveryMode } from '../delivery/tls-policy.js';
-import { createTransport, parseRelayUrl, type Transport } from '../delivery/transport.js';
+import type { Transport } from '../delivery/transport.js';
 import { createTracking, type Tracking } from '../delivery/tracking.js';
 import { loadExtraCa } from '../delivery/trust.js';
 import { createUnsubscribeTokens, type UnsubscribeTokens } from '../delivery/unsubscribe.js';
+import { createWebhooks, type Webhooks } from '../delivery/webhooks.js';
 import { fail } from '../errors.js';
 import { createEscrowPortal, type EscrowPortal } from '../portal/escrow-portal.js';
 import type { FieldCipher } from '../store/cipher.js';
@@ -55,6 +57,12 @@ export interface SendingOptions {
   /** Per-MX probe cache (default 1 hour for a success). */
   probeTtlMs?: number;
   timeoutMs?: number;
+  /** Webhook endpoints and secret (default config.webhookUrls and config.webhookSecret); none: no events are queued. */
+  webhooks?: { urls: readonly string[]; secret: string; retryDelaysMs?: readonly number[] };
+  /** The bounce listener (default config.bouncePort/bounceHost); `null` never starts one. Port 0 picks a free port. */
+  bounces?: { port: number; host?: string } | null;
+  /** The SMTP envelope sender whose domain's MX reaches the bounce listener (default config.bounceAddress, else the sender). */
+  bounceAddress?: string;
   now?: () => Date;
 }
 
@@ -86,11 +94,19 @@ export interface SendingService {
   unsubscribeTokens: UnsubscribeTokens;
   /** Open and click tracking of the HTML part (opaque tokens, targets sealed), when a public URL is configured. */
   tracking: Tracking | undefined;
+  /** Reads DSN and ARF reports: suppresses on a hard bounce or complaint, retries a soft bounce (the bounce listener's processor). */
+  feedback: FeedbackProcessor;
+  /** Signed webhook deliveries, when endpoints are configured (replay goes through here). */
+  webhooks: Webhooks | undefined;
+  /** Queues webhook events for opens, clicks, bounces and complaints recorded since the last call, then posts what is due. */
+  runWebhooks(): Promise<{ queued: number; delivered: number; retrying: number; failed: number }>;
+  /** Starts the bounce listener (once; start() does this when one is configured) and resolves with its port. */
+  listenForBounces(): Promise<{ port: number }>;
   /** The From address in use (INVALID_CONFIG until an admin adds a sender). */
   sender(): Promise<SenderContext>;
   /** Queues due campaigns, then sends until nothing is due, then marks finished campaigns sent. */
   drainOnce(): Promise<DispatchSummary & { campaignsQueued: number; campaignsSent: string[] }>;
-  /** Runs in the background (campaign runs and the dispatcher) until stop(). */
+  /** Runs in the background until stop(): campaign runs, the dispatcher, webhooks, and the bounce listener when configured. */
   start(idleMs?: number): void;
   stop(): Promise<void>;
   /** A one-off to one contact under the same approval, consent and TLS rules. */
@@ -134,20 +150,6 @@ export async function createSendingService(app: App, options: SendingOptions = {
     ...(options.practice?.website ? { website: options.practice.website } : {}),
   };
   const heloName = config.heloName ?? initialDomain ?? 'localhost';
-  const ca = [...loadExtraCa(config.extraCaFile), ...(options.ca ?? [])];
-  const dns = options.dns ?? createDnsLookup(config.dnsServers);
-  const connectTarget = options.connectTarget ?? dnsConnectTarget(dns);
-  const relay = config.smtpRelayUrl ? parseRelayUrl(config.smtpRelayUrl) : undefined;
-  const router: Router = relay
-    ? createRelayRouter({ host: relay.host, target: { host: relay.host, port: relay.port } })
-    : createDirectRouter({
-        dns,
-        mxResolver: createMxResolver(dns),
-        mtaSts: createMtaSts({ dns, connectTarget, ca, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) }),
-        probe: createStarttlsProbe({ heloName, ca, ...(options.probeTtlMs ? { ttlMs: options.probeTtlMs } : {}), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) }),
-        connectTarget,
-      });
-  const transport = createTransport({ heloName, ca, log, ...(relay ? { relay } : {}), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
   const dkimKeys = new DkimKeyStore({ db: app.db, cipher: app.cipher });
   let current: { context: SenderContext; dkim: DkimSigner | undefined } | undefined;
   const senderNow = async () => {
@@ -174,7 +176,6 @@ export async function createSendingService(app: App, options: SendingOptions = {
     },
   };
 
-  const outbox = createOutbox(app.db, { messageIdDomain: initialDomain ?? heloName, now });
   const templates = new TemplateStore(app.db);
   const segmentRepository = new SegmentRepository(app.db);
   const segments = new SegmentService({
@@ -194,7 +195,7 @@ export async function createSendingService(app: App, options: SendingOptions = {
   /** A PHI-free message straight through the TLS policy (the portal's one-time codes). */
   const sendDirect = async (to: string, subject: string, text: string) => {
     const domain = domainOf(to);
-    const decision = decideDelivery({ mode: 'tls-or-escrow', phiFree: true, route: await router.assess(domain) });
+    const decision = decideDelivery({ mode: 'tls-or-escrow', phiFree: true, route: await delivery.router.assess(domain) });
     if (decision.action !== 'deliver') throw fail('TLS_REQUIRED_UNAVAILABLE', 'the recipient domain cannot take mail now');
     const sender = (await senderNow()).context;
     const raw = await buildWireMessage(
@@ -202,7 +203,7 @@ export async function createSendingService(app: App, options: SendingOptions = {
       { messageId: `<${randomUUID()}@${sender.verifiedDomain}>`, date: now() },
       dkim,
     );
-    const outcome = await transport.send({ domain, candidate: decision.candidate, tls: decision.tls, envelope: { from: sender.address, to }, raw });
+    const outcome = await delivery.transport.send({ domain, candidate: decision.candidate, tls: decision.tls, envelope: { from: sender.address, to }, raw });
     if (outcome.status !== 'delivered') throw fail('SMTP_REJECTED', `the code could not be delivered (${outcome.status})`);
   };
   const escrow: EscrowPortal | undefined = publicUrl
@@ -273,13 +274,29 @@ export async function createSendingService(app: App, options: SendingOptions = {
     };
   };
 
-  const dispatcher = new Dispatcher({
-    outbox,
-    router,
-    transport,
+  const webhookUrls = options.webhooks?.urls ?? config.webhookUrls;
+  const webhookSecret = options.webhooks?.secret ?? config.webhookSecret;
+  if (webhookUrls.length > 0 && !webhookSecret) throw fail('INVALID_CONFIG', 'webhook URLs need a webhook secret', { field: 'webhookSecret' });
+  const webhooks = webhookUrls.length
+    ? createWebhooks({ db: app.db, endpoints: webhookUrls, secret: webhookSecret!, ca: [...loadExtraCa(config.extraCaFile), ...(options.ca ?? [])], now, ...(options.webhooks?.retryDelaysMs ? { retryDelaysMs: options.webhooks.retryDelaysMs } : {}) })
+    : undefined;
+  const events = webhooks ? createDeliveryEvents({ db: app.db, webhooks, log }) : undefined;
+  const feedback = createFeedbackProcessor({ db: app.db, cipher: app.cipher, now, log });
+
+  // The one construction path of the delivery parts (router, transport, outbox, dispatcher).
+  const delivery = createDeliveryService({
+    config,
+    db: app.db,
+    heloName,
+    messageIdDomain: initialDomain ?? heloName,
+    ...(options.dns ? { dns: options.dns } : {}),
+    ...(options.connectTarget ? { connectTarget: options.connectTarget } : {}),
+    ...(options.ca ? { ca: options.ca } : {}),
+    ...(options.probeTtlMs ? { probeTtlMs: options.probeTtlMs } : {}),
+    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
     render,
     isAllowed: consentGate(app.consent),
-    suppressions: createFeedbackProcessor({ db: app.db, cipher: app.cipher, now, log }),
+    suppressions: feedback,
     dkim,
     ...(escrow
       ? {
@@ -294,7 +311,8 @@ export async function createSendingService(app: App, options: SendingOptions = {
         }
       : {}),
     unsubscribeUrl,
-    envelopeFrom: () => current!.context.address,
+    envelopeFrom: () => options.bounceAddress ?? config.bounceAddress ?? current!.context.address,
+    ...(events ? { onOutcome: events.outcome } : {}),
     ...(options.workerId ? { workerId: options.workerId } : {}),
     concurrency: options.concurrency ?? config.senderConcurrency,
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
@@ -303,6 +321,7 @@ export async function createSendingService(app: App, options: SendingOptions = {
     now,
     log,
   });
+  const { outbox, router, transport, dispatcher } = delivery;
 
   const campaigns = new CampaignService({
     db: app.db,
@@ -322,15 +341,47 @@ export async function createSendingService(app: App, options: SendingOptions = {
 
   // A revocation cancels queued mail the moment it commits; the gate at dispatch catches what was already claimed.
   const offRevocation = cancelOnRevocation(app.consent, outbox);
+  // One-click unsubscribes (recorded by the public pages of this process) become webhook events.
+  const offUnsubscribe = events ? app.consent.onConsentChanged((changes) => events.consentChanged(changes)) : undefined;
   let running = false;
   let loop: Promise<void> | undefined;
   let wake: (() => void) | undefined;
+
+  const bounceConfig = options.bounces === null ? undefined : (options.bounces ?? (config.bouncePort !== undefined ? { port: config.bouncePort, host: config.bounceHost } : undefined));
+  let bounceListener: Promise<{ port: number; close: () => Promise<void> }> | undefined;
+  const listenForBounces = async () => {
+    if (!bounceConfig) throw fail('INVALID_CONFIG', 'no bounce listener is configured (OUTREACH_BOUNCE_PORT)', { field: 'bouncePort' });
+    if (!bounceListener) {
+      // The listener offers STARTTLS with the API certificate when there is one: reports quote headers of sent mail.
+      const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert, 'utf8'), key: readFileSync(config.tlsKey, 'utf8') } : {};
+      const started = startBounceListener({ processor: feedback, port: bounceConfig.port, host: bounceConfig.host ?? config.bounceHost, log, ...tls });
+      bounceListener = started;
+      started.then(
+        (l) => log.info({ port: l.port }, 'bounce listener running'),
+        () => (bounceListener = undefined),
+      );
+    }
+    const { port } = await bounceListener;
+    return { port };
+  };
+  const closeBounces = async () => {
+    const listener = bounceListener;
+    bounceListener = undefined;
+    await (await listener?.catch(() => undefined))?.close();
+  };
+
+  const runWebhooks = async () => {
+    if (!webhooks || !events) return { queued: 0, delivered: 0, retrying: 0, failed: 0 };
+    const queued = await events.pump();
+    return { queued, ...(await webhooks.runDue()) };
+  };
 
   const stop = async () => {
     running = false;
     wake?.();
     await loop;
     await dispatcher.flush();
+    await closeBounces();
   };
 
   const drainOnce = async () => {
@@ -342,12 +393,13 @@ export async function createSendingService(app: App, options: SendingOptions = {
 
   return {
     outbox, router, transport, dispatcher, campaigns, templates, segments, dkimKeys, escrow, unsubscribeTokens,
-    tracking,
+    tracking, feedback, webhooks, runWebhooks, listenForBounces,
     sender: async () => (await senderNow()).context,
     drainOnce,
     start(idleMs = 1000) {
       if (running) return;
       running = true;
+      if (bounceConfig) listenForBounces().catch((err: unknown) => log.error({ err: err as Error }, 'bounce listener not started'));
       loop = (async () => {
         while (running) {
           let worked = false;
@@ -356,6 +408,13 @@ export async function createSendingService(app: App, options: SendingOptions = {
             worked = s.claimed > 0 || s.campaignsQueued > 0;
           } catch (err) {
             log.error({ err: err as Error }, 'send loop failed');
+          }
+          try {
+            // Outcomes were queued as they committed; opens, clicks and bounces are read back here, then everything due is posted.
+            const h = await runWebhooks();
+            worked ||= h.delivered + h.retrying + h.failed >= 100;
+          } catch (err) {
+            log.error({ err: err as Error }, 'webhook run failed');
           }
           if (!worked && running) {
             await new Promise<void>((resolve) => {
@@ -400,8 +459,10 @@ export async function createSendingService(app: App, options: SendingOptions = {
     },
     async close() {
       offRevocation();
+      offUnsubscribe?.();
       if (running) await stop();
-      await transport.close();
+      await closeBounces();
+      await delivery.close();
     },
   };
 }
