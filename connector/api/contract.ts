@@ -4,6 +4,7 @@ import { phiKinds, type PhiKind } from '../compose/phi-scanner.js';
 import { segmentDefinitionSchema } from '../segments/definition.js';
 import { purposeList, type Purpose as PurposeName } from '../consent/purposes.js';
 import { permissions } from '../users/permissions.js';
+import { JourneyStep, JourneySteps, JourneyTrigger } from '../journeys/journey-definition.js';
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Vocabulary shared by many routes
@@ -131,7 +132,7 @@ export const Segment = z.object({
   name: z.string(),
   description: z.string(),
   definition: SegmentDefinition,
-  /** Last computed size, or null before the first count. */
+  /** The size the last count or explanation of the current definition found, or null before one (and after an edit). */
   lastCount: z.number().int().nonnegative().nullable(),
   updatedAt: Timestamp,
 });
@@ -245,6 +246,43 @@ export const CampaignStats = z.object({
 });
 
 // ---------------------------------------------------------------------------------------------------------------------
+// Journeys: automated reminders started by EHR changes, approved by a clinician per version
+
+export const JourneyStatus = z.enum(['draft', 'active', 'paused']);
+export const JourneyInput = z.strictObject({
+  name: Name,
+  purpose: Purpose,
+  deliveryMode: DeliveryMode.default('tls-or-escrow'),
+  trigger: JourneyTrigger,
+  steps: JourneySteps,
+});
+export const Journey = z.object({
+  id: Id,
+  name: z.string(),
+  status: JourneyStatus,
+  purpose: Purpose,
+  deliveryMode: DeliveryMode,
+  trigger: JourneyTrigger,
+  steps: z.array(JourneyStep),
+  /** The version: every edit bumps it and voids the approval. */
+  revision: z.number().int().positive(),
+  approvedBy: z.string().nullable(),
+  approvedAt: Timestamp.nullable(),
+  createdBy: z.string(),
+  createdAt: Timestamp,
+});
+export type Journey = z.infer<typeof Journey>;
+export const JourneyApproveRequest = z.strictObject({ revision: z.number().int().positive().optional() });
+/** Counts only: per step what it did and who waits before it, and how enrollments ended. */
+export const JourneyCounts = z.object({
+  journey: Journey,
+  steps: z.array(
+    z.object({ index: z.number().int().nonnegative(), name: z.string(), kind: z.string(), waiting: z.number().int().nonnegative(), outcomes: z.record(z.string(), z.number().int().nonnegative()) }),
+  ),
+  enrollments: z.object({ waiting: z.number().int().nonnegative(), done: z.number().int().nonnegative(), exited: z.record(z.string(), z.number().int().nonnegative()) }),
+});
+
+// ---------------------------------------------------------------------------------------------------------------------
 // Admin: FHIR endpoints, senders, audit, Salesforce, health
 
 export const EndpointInput = z.strictObject({
@@ -341,7 +379,7 @@ export const routes = {
   createSegment: { method: 'POST', path: '/segments', access: marketing, summary: 'Create a segment', body: SegmentInput, response: Segment, status: 201 },
   getSegment: { method: 'GET', path: '/segments/:id', access: reading, summary: 'One segment', params: IdParams, response: Segment },
   updateSegment: { method: 'PUT', path: '/segments/:id', access: marketing, summary: 'Replace a segment definition', params: IdParams, body: SegmentInput, response: Segment },
-  deleteSegment: { method: 'DELETE', path: '/segments/:id', access: marketing, summary: 'Delete a segment', params: IdParams, response: NoContent },
+  deleteSegment: { method: 'DELETE', path: '/segments/:id', access: marketing, summary: 'Delete (archive) a segment: it leaves the lists; campaigns that use it keep their versions', params: IdParams, response: NoContent },
   countSegment: { method: 'POST', path: '/segments/:id/count', access: reading, summary: 'Count the patients a segment matches now', params: IdParams, response: SegmentCount },
   countDefinition: { method: 'POST', path: '/segments/count', access: marketing, summary: 'Count an unsaved definition', body: SegmentCountRequest, response: SegmentCount },
   explainSegment: { method: 'POST', path: '/segments/:id/explain', access: reading, summary: 'How many patients each clause matches', params: IdParams, response: SegmentExplanation },
@@ -350,7 +388,7 @@ export const routes = {
   createTemplate: { method: 'POST', path: '/templates', access: marketing, summary: 'Create a template', body: TemplateInput, response: Template, status: 201 },
   getTemplate: { method: 'GET', path: '/templates/:id', access: permissions['templates.read'], summary: 'One template', params: IdParams, response: Template },
   updateTemplate: { method: 'PUT', path: '/templates/:id', access: marketing, summary: 'Replace a template', params: IdParams, body: TemplateInput, response: Template },
-  deleteTemplate: { method: 'DELETE', path: '/templates/:id', access: marketing, summary: 'Delete a template', params: IdParams, response: NoContent },
+  deleteTemplate: { method: 'DELETE', path: '/templates/:id', access: marketing, summary: 'Delete (archive) a template: it leaves the lists; approved campaigns still send the approved version', params: IdParams, response: NoContent },
   scanText: { method: 'POST', path: '/compose/scan', access: permissions['templates.read'], summary: 'Run the PHI scanner over text', body: ScanRequest, response: ScanResult },
   preview: { method: 'POST', path: '/compose/preview', access: permissions['preview.sample'], summary: 'Render a template for an audience with PHI masked', body: PreviewRequest, response: Preview },
   sendOne: { method: 'POST', path: '/compose/send-one', access: marketing, summary: 'A one-off message to one contact, under the consent and TLS rules', body: SendOneRequest, response: SendOneResult, status: 202 },
@@ -365,6 +403,14 @@ export const routes = {
   scheduleCampaign: { method: 'POST', path: '/campaigns/:id/schedule', access: marketing, summary: 'Send an approved campaign now or at a time', params: IdParams, body: ScheduleRequest, response: Campaign },
   cancelCampaign: { method: 'POST', path: '/campaigns/:id/cancel', access: permissions['campaigns.cancel'], summary: 'Cancel a campaign that has not finished', params: IdParams, response: Campaign },
   campaignStats: { method: 'GET', path: '/campaigns/:id/stats', access: permissions['campaigns.report'], summary: 'Delivery counts of a campaign', params: IdParams, response: CampaignStats },
+
+  listJourneys: { method: 'GET', path: '/journeys', access: permissions['journeys.read'], summary: 'All journeys', response: z.object({ journeys: z.array(Journey) }) },
+  createJourney: { method: 'POST', path: '/journeys', access: permissions['journeys.write'], summary: 'Create a draft journey (trigger, steps, purpose, mode)', body: JourneyInput, response: Journey, status: 201 },
+  getJourney: { method: 'GET', path: '/journeys/:id', access: permissions['journeys.read'], summary: 'One journey', params: IdParams, response: Journey },
+  approveJourney: { method: 'POST', path: '/journeys/:id/approve', access: permissions['journeys.approve'], summary: 'Approve this version of a journey; it starts running', params: IdParams, body: JourneyApproveRequest, response: Journey },
+  pauseJourney: { method: 'POST', path: '/journeys/:id/pause', access: permissions['journeys.activate'], summary: 'Pause a journey (queued messages are withdrawn)', params: IdParams, response: Journey },
+  resumeJourney: { method: 'POST', path: '/journeys/:id/resume', access: permissions['journeys.activate'], summary: 'Resume a paused journey while its approval holds', params: IdParams, response: Journey },
+  journeyCounts: { method: 'GET', path: '/journeys/:id/counts', access: permissions['journeys.read'], summary: 'Per-step counts of a journey', params: IdParams, response: JourneyCounts },
 
   listEndpoints: { method: 'GET', path: '/endpoints', access: admin, summary: 'FHIR endpoints', response: z.object({ endpoints: z.array(Endpoint) }) },
   createEndpoint: { method: 'POST', path: '/endpoints', access: admin, summary: 'Add a FHIR endpoint', body: EndpointInput, response: Endpoint, status: 201 },

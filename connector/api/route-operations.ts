@@ -45,6 +45,14 @@ export const routeOperations = {
   cancelCampaign: 'campaigns.cancel',
   campaignStats: 'campaigns.report',
 
+  listJourneys: 'journeys.read',
+  createJourney: 'journeys.write',
+  getJourney: 'journeys.read',
+  approveJourney: 'journeys.approve',
+  pauseJourney: 'journeys.activate',
+  resumeJourney: 'journeys.activate',
+  journeyCounts: 'journeys.read',
+
   listEndpoints: 'endpoints.read',
   createEndpoint: 'endpoints.write',
   updateEndpoint: 'endpoints.write',

@@ -9,6 +9,7 @@ import { campaignHandlers } from './campaigns.js';
 import { composeScanHandlers } from './compose.js';
 import { consentHandlers } from './consent.js';
 import { endpointRoutes } from './endpoints.js';
+import { journeyHandlers } from './journeys.js';
 import { salesforceHandlers } from './salesforce.js';
 import { segmentHandlers } from './segments.js';
 import { sessionHandlers } from './session.js';
@@ -37,6 +38,7 @@ export function buildHandlers(app: App, deps: { metrics: ApiMetrics; version: st
       ...segmentHandlers(app),
       ...templateHandlers(app),
       ...campaignHandlers(app),
+      ...journeyHandlers(app),
       ...endpoints.handlers,
       ...adminHandlers(app, { ...deps, senders: app.senders }),
       ...salesforceHandlers(app),
