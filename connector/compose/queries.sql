@@ -6,7 +6,7 @@ ON CONFLICT (name) DO NOTHING
 RETURNING id;
 
 -- name: templateByName
-SELECT id, name, description, created_by, created_at FROM templates WHERE name = $1;
+SELECT id, name, description, created_by, created_at, archived_at FROM templates WHERE name = $1;
 
 -- name: lockTemplate
 SELECT id FROM templates WHERE id = $1 FOR UPDATE;
@@ -41,6 +41,7 @@ SELECT t.id, t.name, t.description, t.created_by, t.created_at,
   FROM templates t
   JOIN LATERAL (SELECT id, version, content_hash, phi_class, merge_tags, created_at FROM template_versions
                  WHERE template_id = t.id ORDER BY version DESC LIMIT 1) v ON true
+ WHERE t.archived_at IS NULL
  ORDER BY t.name;
 
 -- name: listVersions
@@ -48,3 +49,6 @@ SELECT v.id, v.template_id, t.name, v.version, v.subject, v.preheader, v.html, v
        v.merge_tags, v.phi_class, v.delivery_modes, v.created_by, v.created_at
   FROM template_versions v JOIN templates t ON t.id = v.template_id
  WHERE v.template_id = $1 ORDER BY v.version;
+
+-- name: archiveTemplate
+UPDATE templates SET archived_at = $2, archived_by = $3 WHERE name = $1 AND archived_at IS NULL RETURNING id;

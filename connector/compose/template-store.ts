@@ -16,6 +16,7 @@ const q = loadQueries(new URL('./queries.sql', import.meta.url), [
   'insertVersion',
   'listTemplates',
   'listVersions',
+  'archiveTemplate',
 ] as const);
 
 export interface TemplateVersion {
@@ -137,7 +138,11 @@ export class TemplateStore {
     const analysis = this.check(content);
     return this.db.transaction(async (tx) => {
       const [created] = await tx.query<{ id: string | number }>(q.insertTemplate, [name, input.description ?? null, input.actor]);
-      if (!created) throw fail('CONFLICT', 'a template with this name exists; use update', { field: 'name' });
+      if (!created) {
+        const [existing] = await tx.query<{ archived_at: Date | null }>(q.templateByName, [name]);
+        if (existing?.archived_at) throw fail('CONFLICT', 'an archived template has this name; choose another name', { field: 'name' });
+        throw fail('CONFLICT', 'a template with this name exists; use update', { field: 'name' });
+      }
       return insertVersion(tx, Number(created.id), name, 1, content, analysis, input.actor);
     });
   }
@@ -149,8 +154,9 @@ export class TemplateStore {
   async update(input: UpdateTemplateInput): Promise<TemplateVersion & { created: boolean }> {
     checkActor(input.actor);
     return this.db.transaction(async (tx) => {
-      const [template] = await tx.query<{ id: string | number; name: string }>(q.templateByName, [input.name.trim()]);
+      const [template] = await tx.query<{ id: string | number; name: string; archived_at: Date | null }>(q.templateByName, [input.name.trim()]);
       if (!template) throw fail('NOT_FOUND', 'template not found', { field: 'name' });
+      if (template.archived_at) throw fail('CONFLICT', 'the template is archived: its versions are kept but it takes no new ones', { field: 'name' });
       await tx.query(q.lockTemplate, [template.id]);
       const [latestRow] = await tx.query<VersionRow>(q.latestVersion, [template.id]);
       const latest = toVersion(latestRow!);
@@ -191,6 +197,19 @@ export class TemplateStore {
     return (await this.db.query<VersionRow>(q.listVersions, [template.id])).map(toVersion);
   }
 
+  /**
+   * Archives a template: it leaves every list and takes no new version, while every version stays readable by id
+   * (`getVersion`), so a campaign approved with one still sends exactly what was approved. NOT_FOUND when there is
+   * no live template of that name.
+   */
+  async archive(name: string, actor: string, at: Date = new Date()): Promise<{ id: number }> {
+    checkActor(actor);
+    const [row] = await this.db.query<{ id: string | number }>(q.archiveTemplate, [name.trim(), at, actor]);
+    if (!row) throw fail('NOT_FOUND', 'template not found', { field: 'name' });
+    return { id: Number(row.id) };
+  }
+
+  /** Live templates (archived ones are left out). */
   async list(): Promise<TemplateSummary[]> {
     const rows = await this.db.query<{
       id: string | number;

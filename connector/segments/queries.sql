@@ -6,7 +6,7 @@ ON CONFLICT (name) DO NOTHING
 RETURNING id;
 
 -- name: segmentByName
-SELECT id, name, description, created_by, created_at FROM segments WHERE name = $1;
+SELECT id, name, description, created_by, created_at, archived_at FROM segments WHERE name = $1;
 
 -- name: lockSegment
 SELECT id FROM segments WHERE id = $1 FOR UPDATE;
@@ -30,10 +30,12 @@ RETURNING id, segment_id, version, definition, definition_hash, created_by, crea
 
 -- name: listSegments
 SELECT s.id, s.name, s.description, s.created_by, s.created_at,
-       v.id AS version_id, v.version, v.definition_hash, v.created_at AS version_created_at
+       v.id AS version_id, v.version, v.definition_hash, v.created_at AS version_created_at,
+       s.last_count, s.last_counted_at, s.last_counted_version_id
   FROM segments s
   JOIN LATERAL (SELECT id, version, definition_hash, created_at FROM segment_versions
                  WHERE segment_id = s.id ORDER BY version DESC LIMIT 1) v ON true
+ WHERE s.archived_at IS NULL
  ORDER BY s.name;
 
 -- name: listVersions
@@ -56,3 +58,11 @@ SELECT id, segment_version_id, definition_hash, to_char(as_of, 'YYYY-MM-DD') AS 
 -- name: snapshotMembersPage
 SELECT patient_id FROM segment_snapshot_members
  WHERE snapshot_id = $1 AND patient_id > $2 ORDER BY patient_id LIMIT $3;
+
+-- name: archiveSegment
+UPDATE segments SET archived_at = $2, archived_by = $3 WHERE name = $1 AND archived_at IS NULL RETURNING id;
+
+-- name: recordCount
+UPDATE segments SET last_count = $2, last_counted_at = $3, last_counted_version_id = $1
+ WHERE id = (SELECT segment_id FROM segment_versions WHERE id = $1)
+   AND (last_counted_at IS NULL OR last_counted_at <= $3);

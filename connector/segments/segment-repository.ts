@@ -18,6 +18,8 @@ const q = loadQueries(new URL('./queries.sql', import.meta.url), [
   'insertSnapshotMembers',
   'snapshotById',
   'snapshotMembersPage',
+  'archiveSegment',
+  'recordCount',
 ] as const);
 
 export interface SegmentVersion {
@@ -41,6 +43,8 @@ export interface SegmentSummary {
   latestVersion: number;
   latestVersionId: number;
   definitionHash: string;
+  /** The last count or explanation of the latest version, and when; absent before one, or after the definition changed. */
+  lastCount?: { count: number; countedAt: string };
 }
 
 export interface SegmentSnapshot {
@@ -89,7 +93,8 @@ export class SegmentRepository {
     const hash = definitionHash(definition);
     return this.db.transaction(async (tx) => {
       await tx.query(q.insertSegment, [name, input.description ?? null, input.actor]);
-      const [segment] = await tx.query<{ id: string | number }>(q.segmentByName, [name]);
+      const [segment] = await tx.query<{ id: string | number; archived_at: Date | null }>(q.segmentByName, [name]);
+      if (segment!.archived_at) throw fail('CONFLICT', 'an archived segment has this name; choose another name', { field: 'name' });
       const segmentId = Number(segment!.id);
       await tx.query(q.lockSegment, [segmentId]);
       const [latest] = await tx.query<VersionRow>(q.latestVersion, [segmentId]);
@@ -115,6 +120,9 @@ export class SegmentRepository {
       version_id: string | number;
       version: number;
       definition_hash: string;
+      last_count: number | null;
+      last_counted_at: Date | string | null;
+      last_counted_version_id: string | number | null;
     }>(q.listSegments);
     return rows.map((r) => ({
       id: Number(r.id),
@@ -125,7 +133,26 @@ export class SegmentRepository {
       latestVersion: r.version,
       latestVersionId: Number(r.version_id),
       definitionHash: r.definition_hash,
+      // A count of an older version says nothing about the current definition.
+      ...(r.last_count !== null && r.last_counted_at !== null && Number(r.last_counted_version_id) === Number(r.version_id)
+        ? { lastCount: { count: Number(r.last_count), countedAt: new Date(r.last_counted_at).toISOString() } }
+        : {}),
     }));
+  }
+
+  /**
+   * Archives a segment: it leaves every list (and cannot be saved to again), while its versions and snapshots stay
+   * for the campaigns and approvals that name them. NOT_FOUND when there is no live segment of that name.
+   */
+  async archive(name: string, actor: string, at: Date = new Date()): Promise<{ id: number }> {
+    const [row] = await this.db.query<{ id: string | number }>(q.archiveSegment, [name.trim(), at, actor]);
+    if (!row) throw fail('NOT_FOUND', 'segment not found', { field: 'name' });
+    return { id: Number(row.id) };
+  }
+
+  /** Stores the count of a segment version as its segment's last count; an older count never replaces a newer one. */
+  async recordCount(versionId: number, count: number, at: Date): Promise<void> {
+    await this.db.query(q.recordCount, [versionId, count, at]);
   }
 
   /** A saved segment's latest version, or version `version`; NOT_FOUND when there is none. */

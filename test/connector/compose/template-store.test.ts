@@ -62,6 +62,24 @@ describe.each(storeKinds)('template store on %s', (kind) => {
     expect((await rejected(templates.create({ name: 'flu-2026', content, actor: 'maria' }))).code).toBe('CONFLICT');
   });
 
+  it('archives a template: gone from the list, every version still readable by id, no new version, its name not reusable', async () => {
+    const v1 = await templates.create({ name: 'flu-2026', content, actor: 'maria' });
+    const v2 = await templates.update({ name: 'flu-2026', content: { subject: 'Flu shots are in' }, actor: 'maria' });
+    await templates.create({ name: 'checkup', content, actor: 'maria' });
+    expect(await templates.archive('flu-2026', 'maria')).toEqual({ id: v1.templateId });
+    expect((await templates.list()).map((t) => t.name)).toEqual(['checkup']);
+    // An approved campaign holds a version id: it reads the exact approved content.
+    expect(await templates.getVersion(v1.versionId)).toEqual(v1);
+    expect((await templates.getVersion(v2.versionId)).content.subject).toBe('Flu shots are in');
+    expect((await templates.versions('flu-2026')).map((v) => v.version)).toEqual([1, 2]);
+    expect((await rejected(templates.update({ name: 'flu-2026', content: { subject: 'Changed after archive' }, actor: 'maria' }))).code).toBe('CONFLICT');
+    const reuse = await rejected(templates.create({ name: 'flu-2026', content, actor: 'maria' }));
+    expect(reuse.code).toBe('CONFLICT');
+    expect(reuse.message).toMatch(/archived/);
+    expect((await rejected(templates.archive('flu-2026', 'maria'))).code).toBe('NOT_FOUND');
+    expect((await templates.versions('flu-2026')).length).toBe(2);
+  });
+
   it('saves every edit as a new version, keeps the old ones, and returns identical content unchanged', async () => {
     const v1 = await templates.create({ name: 'a1c-reminder', content, actor: 'maria' });
     const v2 = await templates.update({ name: 'a1c-reminder', content: { text: 'Your last A1C: [last A1C|not on file]' }, actor: 'maria' });
