@@ -203,6 +203,43 @@ describe('dispatcher', () => {
     expect(await outbox.byIdempotencyKey('bg:1:valid.test|lab')).toMatchObject({ state: 'delivered' });
   });
 
+  it('renews the lease of a message in flight: a send longer than the lease is never claimed by another worker', async () => {
+    // Real time here: the lease has to run out on the wall clock while the first worker is still busy.
+    const live = createOutbox(db, { messageIdDomain: 'sender.outreach.test' });
+    let started!: () => void;
+    const inRender = new Promise<void>((resolve) => (started = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const slow = new Dispatcher({
+      outbox: live, router: world.router, transport: world.transport, isAllowed, workerId: 'slow', leaseMs: 300,
+      render: async (m) => {
+        started();
+        await released;
+        return render(m);
+      },
+    });
+    const other = new Dispatcher({ outbox: live, router: world.router, transport: world.transport, render, isAllowed, workerId: 'other', leaseMs: 300 });
+    await live.enqueue([{ campaignId: 'long', templateVersion: 1, patientId: 'valid.test|lab', purpose: 'treatment', deliveryMode: 'tls-required' }]);
+    const run = slow.runOnce();
+    await inRender;
+    const firstLease = (await live.byIdempotencyKey('long:1:valid.test|lab'))!.leaseUntil!.getTime();
+    // Bounded: poll the row until the first lease end has passed on the wall clock and the lease was pushed beyond it.
+    let row = await live.byIdempotencyKey('long:1:valid.test|lab');
+    for (let i = 0; i < 500 && !(Date.now() > firstLease + 150 && row!.leaseUntil!.getTime() > Date.now()); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      row = await live.byIdempotencyKey('long:1:valid.test|lab');
+    }
+    expect(Date.now()).toBeGreaterThan(firstLease + 150);
+    expect(row).toMatchObject({ state: 'sending', leaseOwner: 'slow', attempts: 1 });
+    expect(row!.leaseUntil!.getTime()).toBeGreaterThan(Date.now());
+    expect(await other.runOnce()).toMatchObject({ claimed: 0 });
+    release();
+    expect(await run).toMatchObject({ claimed: 1, delivered: 1 });
+    expect(await live.byIdempotencyKey('long:1:valid.test|lab')).toMatchObject({ state: 'delivered', attempts: 1, possibleDuplicate: false, leaseOwner: null });
+    expect(world.sinks.valid.messages).toHaveLength(1);
+    expect((await live.attempts((await live.byIdempotencyKey('long:1:valid.test|lab'))!.id)).map((a) => a.worker)).toEqual(['slow']);
+  });
+
   it('refuses a DKIM key that is not RSA-2048', async () => {
     const { generateKeyPairSync } = await import('node:crypto');
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
