@@ -4,7 +4,7 @@ import { phiKinds, type PhiKind } from '../compose/phi-scanner.js';
 import { segmentDefinitionSchema } from '../segments/definition.js';
 import { purposeList, type Purpose as PurposeName } from '../consent/purposes.js';
 import { permissions } from '../users/permissions.js';
-import { JourneyStep, JourneySteps, JourneyTrigger } from '../journeys/journey-definition.js';
+import { BranchStep, ExitStep, JourneyStep, JourneyTrigger, SendStep, WaitStep } from '../journeys/journey-definition.js';
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Vocabulary shared by many routes
@@ -249,12 +249,14 @@ export const CampaignStats = z.object({
 // Journeys: automated reminders started by EHR changes, approved by a clinician per version
 
 export const JourneyStatus = z.enum(['draft', 'active', 'paused']);
+/** A send step names a template; the journey keeps its latest version, the one the clinician approves. */
+export const JourneyStepInput = z.discriminatedUnion('kind', [SendStep.omit({ templateVersionId: true }).extend({ templateId: Id }), WaitStep, BranchStep, ExitStep]);
 export const JourneyInput = z.strictObject({
   name: Name,
   purpose: Purpose,
   deliveryMode: DeliveryMode.default('tls-or-escrow'),
   trigger: JourneyTrigger,
-  steps: JourneySteps,
+  steps: z.array(JourneyStepInput).min(1).max(50),
 });
 export const Journey = z.object({
   id: Id,

@@ -47,21 +47,21 @@ export type JourneyTrigger = z.output<typeof JourneyTrigger>;
 export type JourneyTriggerInput = z.input<typeof JourneyTrigger>;
 export type TriggerKind = JourneyTrigger['kind'];
 
+export const SendStep = z.strictObject({ kind: z.literal('send'), name: StepName, templateVersionId: z.number().int().positive() });
+export const WaitStep = z.strictObject({ kind: z.literal('wait'), name: StepName, hours: Hours.refine((h) => h > 0, 'a wait lasts more than 0 hours') });
+export const BranchStep = z.strictObject({
+  kind: z.literal('branch'),
+  name: StepName,
+  /** opened / clicked: the last message of this journey to the patient; booked: an upcoming appointment now. */
+  on: z.enum(['opened', 'clicked', 'booked']),
+  /** Step names to go to; `exit` ends the journey. */
+  then: z.union([StepName, z.literal('exit')]),
+  else: z.union([StepName, z.literal('exit')]),
+});
+export const ExitStep = z.strictObject({ kind: z.literal('exit'), name: StepName });
+
 /** One step. A branch jumps forward only, so every journey ends. */
-export const JourneyStep = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('send'), name: StepName, templateVersionId: z.number().int().positive() }),
-  z.strictObject({ kind: z.literal('wait'), name: StepName, hours: Hours.refine((h) => h > 0, 'a wait lasts more than 0 hours') }),
-  z.strictObject({
-    kind: z.literal('branch'),
-    name: StepName,
-    /** opened / clicked: the last message of this journey to the patient; booked: an upcoming appointment now. */
-    on: z.enum(['opened', 'clicked', 'booked']),
-    /** Step names to go to; `exit` ends the journey. */
-    then: z.union([StepName, z.literal('exit')]),
-    else: z.union([StepName, z.literal('exit')]),
-  }),
-  z.strictObject({ kind: z.literal('exit'), name: StepName }),
-]);
+export const JourneyStep = z.discriminatedUnion('kind', [SendStep, WaitStep, BranchStep, ExitStep]);
 export type JourneyStep = z.output<typeof JourneyStep>;
 
 export const JourneySteps = z.array(JourneyStep).min(1).max(50);

@@ -18,7 +18,7 @@ export const q = loadQueries(new URL('./queries.sql', import.meta.url), [
   'allocateEnrollmentIds', 'insertEnrollments', 'waitingOfPatients', 'claimDue', 'advance', 'finishEnrollment',
   'exitEnrollments', 'exitStaleRevisions', 'recordStep', 'lastSendKey', 'trackedKinds', 'stepCounts', 'enrollmentCounts',
   'waitingAt', 'segmentMembers', 'enterSegment', 'leaveSegment', 'watermark', 'setWatermark', 'patientsUpdatedSince',
-  'latestPatientUpdate', 'latestSegmentVersion', 'setBaseline', 'resetSegmentMembers', 'seedSegmentMembers', 'stepRunsOf',
+  'latestPatientUpdate', 'latestSegmentVersion', 'setBaseline', 'resetSegmentMembers', 'seedSegmentMembers', 'stepRunsOf', 'latestTemplateVersion',
 ] as const);
 
 export const journeyStatuses = ['draft', 'active', 'paused'] as const;
@@ -132,6 +132,14 @@ export class JourneyService {
     }
     if (trigger.kind === 'segment-entry') await this.segmentVersionOf(trigger.segmentId);
     return { name, purpose: input.purpose, mode, trigger, steps };
+  }
+
+  /** The latest version id of a template (API and CLI callers name templates, journeys keep versions). */
+  async latestTemplateVersion(templateId: string | number, field = 'templateId'): Promise<number> {
+    const id = String(templateId);
+    const [row] = /^[1-9][0-9]{0,17}$/.test(id) ? await this.deps.db.query<{ id: unknown }>(q.latestTemplateVersion, [id]) : [];
+    if (!row) throw fail('NOT_FOUND', 'template not found', { field });
+    return Number(row.id);
   }
 
   /** The latest version of a segment (a segment-entry journey follows what the approval bound). */

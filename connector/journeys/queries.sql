@@ -148,3 +148,6 @@ SELECT max(updated_at) AS at FROM patients;
 
 -- name: latestSegmentVersion
 SELECT id FROM segment_versions WHERE segment_id = $1 ORDER BY version DESC LIMIT 1;
+
+-- name: latestTemplateVersion
+SELECT id FROM template_versions WHERE template_id = $1 ORDER BY version DESC LIMIT 1;

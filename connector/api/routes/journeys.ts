@@ -33,7 +33,17 @@ export function journeyHandlers(app: App): Handlers {
   };
   return {
     listJourneys: async (_request, context) => ({ journeys: (await (await journeys()).service.list(sessionOf(context))).map(toApi) }),
-    createJourney: async ({ body }, context) => toApi(await (await journeys()).service.create(sessionOf(context), body)),
+    createJourney: async ({ body }, context) => {
+      const { service } = await journeys();
+      const steps = await Promise.all(
+        body.steps.map(async (step, i) => {
+          if (step.kind !== 'send') return step;
+          const { templateId, ...rest } = step;
+          return { ...rest, templateVersionId: await service.latestTemplateVersion(templateId, `steps.${i}.templateId`) };
+        }),
+      );
+      return toApi(await service.create(sessionOf(context), { ...body, steps }));
+    },
     getJourney: async ({ params }, context) => toApi(await (await journeys()).service.get(sessionOf(context), rowId(params.id, 'id'))),
     approveJourney: async ({ params, body }, context) => toApi(await (await journeys()).service.approve(sessionOf(context), rowId(params.id, 'id'), body.revision)),
     pauseJourney: async ({ params }, context) => toApi(await (await journeys()).service.pause(sessionOf(context), rowId(params.id, 'id'))),

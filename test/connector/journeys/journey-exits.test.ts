@@ -1,6 +1,12 @@
 // Marketing, refill and screening journeys on a simulated clock: segment entry, a revocation mid-journey that stops the next step, a channel opt-out that exits treatment journeys, refill and HbA1c due dates from synced FHIR data.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { registerJourneyCommands } from '../../../connector/journeys/cli.js';
+import { JourneyEngine } from '../../../connector/journeys/journey-engine.js';
 import { SegmentRepository } from '../../../connector/segments/segment-repository.js';
+import { cliRunner } from '../../support/cli-runner.js';
 import { appointmentResource, conditionResource, hba1cResource, patientResource, prescriptionResource } from './fhir-resources.js';
 import { startJourneyWorld, type JourneyWorld } from './journey-world.js';
 
@@ -149,5 +155,70 @@ describe('journey exits and clinical triggers', () => {
     sixMonthsAfter.setUTCMonth(sixMonthsAfter.getUTCMonth() + 6);
     expect(queued[1]!.notBefore).toBe(sixMonthsAfter.toISOString());
     expect((await w.journeys.service.counts(sessions.marketer, journey.id)).enrollments).toEqual({ waiting: 0, done: 2, exited: { withdrawn: 1 } });
+  }, 60_000);
+
+  it('runs from the command line: create from a definition file, approve as a clinician, pause, resume, status, and a scheduler pass', async () => {
+    const io = { readPassword: async () => 'correct horse battery staple', interrupted: () => new Promise<void>(() => undefined) };
+    const run = cliRunner([(program, ctx) => registerJourneyCommands(program, ctx, io)], () => w.app);
+    await template('Follow-up call', 'We hope your visit went well. Call us with any questions.');
+    const file = join(tmpdir(), `journey-${process.pid}.json`);
+    writeFileSync(file, JSON.stringify({ trigger: { kind: 'encounter-follow-up', encounterTypes: ['390906007'], daysAfter: 2 }, steps: [{ kind: 'send', name: 'call', template: 'Follow-up call' }] }));
+    const created = await run(['journey', 'create', 'Diabetes visit follow-up', '--definition', file, '--purpose', 'care-gap-reminder', '--user', 'marketer']);
+    expect(created.exitCode).toBe(0);
+    expect(created.out).toMatchObject({ status: 'draft', trigger: { kind: 'encounter-follow-up', daysAfter: 2 } });
+    const id = String(created.out.id);
+    expect((await run(['journey', 'approve', id, '--user', 'marketer'])).text).toMatch(/FORBIDDEN/);
+    expect((await run(['journey', 'approve', id, '--user', 'clinician'])).out).toMatchObject({ status: 'active', approvedBy: 'clinician' });
+    expect((await run(['journey', 'pause', id, '--user', 'marketer'])).out).toMatchObject({ status: 'paused', cancelled: 0 });
+    expect((await run(['journey', 'resume', id, '--user', 'marketer'])).out).toMatchObject({ status: 'active' });
+    const status = await run(['journey', 'status', id, '--user', 'clinician'], false);
+    expect(status.text).toContain('1. call (send): waiting 0');
+    expect(status.text).toContain('· active · v1 · care-gap-reminder · tls-or-escrow · encounter-follow-up');
+    const pass = await run(['journey', 'run']);
+    expect(pass.exitCode).toBe(0);
+    expect(pass.out).toMatchObject({ ran: expect.any(Number), queued: expect.any(Number), exited: expect.any(Number), caughtUp: expect.any(Number) });
+    expect((await run(['journey', 'create', 'Bad', '--trigger', '{"kind":"appointment-booked"}', '--steps', '[{"kind":"wait","name":"w","hours":1}]', '--purpose', 'marketing', '--user', 'marketer'])).text).toMatch(/BAD_REQUEST/);
+  }, 60_000);
+
+  it('a scheduler that dies after queueing a step leaves it to the next pass after the lease, which queues nothing twice', async () => {
+    const { sessions } = w;
+    const journey = await w.journeys.service.create(sessions.marketer, {
+      name: 'Same-day reminder',
+      purpose: 'appointment-reminder',
+      trigger: { kind: 'appointment-booked', hoursBefore: 1 },
+      steps: [{ kind: 'send', name: 'soon', templateVersionId: await template('Soon', 'See you in an hour.') }],
+    });
+    await w.journeys.service.approve(sessions.clinician, journey.id);
+    w.put(patientResource('p-zed'), appointmentResource('a-zed', 'p-zed', new Date(w.now().getTime() + 3 * hour).toISOString()));
+    await w.sync();
+    const outbox = w.sending.outbox;
+    const dying = new JourneyEngine({
+      db: w.app.db, cipher: w.app.cipher, audit: w.app.audit, facts: w.app.facts, consent: w.app.consent, journeys: w.journeys.service,
+      outbox: async () => ({
+        enqueue: async (items) => {
+          await outbox.enqueue(items);
+          throw new Error('process killed after the insert committed');
+        },
+        cancelQueued: (filter, reason) => outbox.cancelQueued(filter, reason),
+      }),
+      clock: w.now,
+      leaseMs: 10 * 60_000,
+    });
+    // Zed is also in the 48-hour visit reminder journey of an earlier test: two enrollments are due now.
+    const zed = await idOf('p-zed');
+    const ofZed = async () => (await w.queued()).filter((m) => m.patient === zed);
+    w.advance(2 * hour);
+    await expect(dying.runDue()).rejects.toThrow(/process killed/);
+    expect(await ofZed()).toHaveLength(1);
+    expect(await w.journeys.engine.tick()).toMatchObject({ ran: 0 });
+    w.advance(11 * 60_000);
+    expect(await w.journeys.engine.tick()).toMatchObject({ ran: 2, queued: 1 });
+    const messages = await ofZed();
+    expect(messages).toHaveLength(2);
+    expect(new Set(messages.map((m) => m.journey)).size).toBe(2);
+    expect(await queuedOf(journey.id)).toHaveLength(1);
+    const counts = await w.journeys.service.counts(sessions.marketer, journey.id);
+    expect(counts.steps[0]!.outcomes).toEqual({ queued: 1 });
+    expect(counts.enrollments).toEqual({ waiting: 0, done: 1, exited: {} });
   }, 60_000);
 });
