@@ -228,15 +228,11 @@ export class Dispatcher {
       this.renewTimer = undefined;
       return Promise.resolve();
     }
-    const ids = [...this.leased];
+    // A message whose lease was lost anyway (a stall longer than the lease) is reported when its outcome is not kept.
     this.renewing = this.o.outbox
-      .renewLeases(this.workerId, ids, this.o.leaseMs)
+      .renewLeases(this.workerId, [...this.leased], this.o.leaseMs)
       .then(
-        (renewed) => {
-          const kept = new Set(renewed);
-          const lost = ids.filter((id) => !kept.has(id) && this.leased.has(id));
-          if (lost.length) this.o.log.warn({ worker: this.workerId, lost: lost.length }, 'leases lost before renewal: another worker may send these messages too');
-        },
+        () => undefined,
         (err: unknown) => this.o.log.error({ err: err as Error, worker: this.workerId }, 'lease renewal failed'),
       )
       .finally(() => (this.renewing = undefined));

@@ -114,7 +114,7 @@ export interface Outbox {
   enqueue(items: readonly EnqueueInput[]): Promise<number>;
   /** Claims up to `limit` due messages (queued, held and due, or whose lease expired) for `leaseMs`. */
   claim(worker: string, limit: number, leaseMs: number): Promise<OutboxMessage[]>;
-  /** Extends the lease of messages `worker` still holds to now + `leaseMs`; returns the ids renewed (a missing id was lost to another worker). */
+  /** Extends the lease of messages `worker` still holds to now + `leaseMs`; returns the ids renewed (rows being finished right now are skipped). */
   renewLeases(worker: string, ids: readonly string[], leaseMs: number): Promise<string[]>;
   /** Records how an attempt ended; false when the lease was lost (another worker owns the message now). */
   finish(message: OutboxMessage, worker: string, completion: Completion): Promise<boolean>;

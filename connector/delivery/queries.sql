@@ -27,8 +27,11 @@ SELECT * FROM claimed ORDER BY id;
 
 -- name: renewLeases
 -- Extends the lease of messages this worker still holds (a long send must not be claimed again); updated_at stays the claim time.
+-- Rows locked by a finish in progress are skipped (they need no renewal), in id order, so renewal never waits on or deadlocks with a finish.
 UPDATE delivery_outbox SET lease_until = $3::timestamptz
-WHERE id = ANY($2::bigint[]) AND lease_owner = $1::text AND state = 'sending'
+WHERE id IN (
+  SELECT id FROM delivery_outbox WHERE id = ANY($2::bigint[]) AND lease_owner = $1::text AND state = 'sending' ORDER BY id FOR UPDATE SKIP LOCKED
+)
 RETURNING id;
 
 -- name: finishMany

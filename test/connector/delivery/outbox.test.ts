@@ -45,6 +45,23 @@ describe.each(storeKinds)('outbox on %s', (kind) => {
     for (const forbidden of ['body', 'html', 'text', 'subject', 'email', 'recipient', 'to_address']) expect(names).not.toContain(forbidden);
   });
 
+  it('renews only the leases a worker still holds, keeping the claim time, so a renewed message is not claimed again', async () => {
+    await outbox.enqueue([item('p1'), item('p2')]);
+    const claimed = await outbox.claim('worker-a', 10, 30_000);
+    const ids = claimed.map((m) => m.id);
+    expect(await outbox.renewLeases('worker-b', ids, 30_000)).toEqual([]);
+    await outbox.finish(claimed[1]!, 'worker-a', { state: 'failed', reason: 'SMTP_REJECTED: 550' });
+    tick(20_000);
+    expect(await outbox.renewLeases('worker-a', ids, 30_000)).toEqual([ids[0]]);
+    tick(20_000);
+    // 40 s after the claim: past the first lease, inside the renewed one.
+    expect(await outbox.claim('worker-b', 10, 30_000)).toEqual([]);
+    const row = (await outbox.get(ids[0]!))!;
+    expect(row).toMatchObject({ state: 'sending', leaseOwner: 'worker-a', attempts: 1 });
+    expect(row.leaseUntil!.getTime()).toBe(new Date('2026-03-01T10:00:50Z').getTime());
+    expect(row.claimedAt.getTime()).toBe(new Date('2026-03-01T10:00:00Z').getTime());
+  });
+
   it('claims due messages under a lease and hides them from other workers until it expires', async () => {
     await outbox.enqueue([item('p1'), item('p2'), item('p3', { notBefore: new Date(clock.getTime() + 60_000) })]);
     const a = await outbox.claim('worker-a', 10, 30_000);
