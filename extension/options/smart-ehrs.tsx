@@ -113,7 +113,7 @@ export function SmartEhrs({ send, connectorUrl }: { send: SmartAdminSend; connec
   const ehrs = list.state === 'ready' ? list.value.ehrs : [];
   const opened = ehrs.find((e) => e.id === open);
   return (
-    <section data-part="smart-ehrs">
+    <section data-part="smart-ehrs" data-loaded={list.state === 'loading' ? undefined : ''}>
       <h3>SMART app launch</h3>
       <div class="status">EHRs that may launch the approval app, and the practitioners who approve as clinicians.</div>
       {list.state === 'error' && <NoteLine note={{ text: list.message, tone: 'error' }} />}

@@ -1,0 +1,157 @@
+// @vitest-environment happy-dom
+// The options page's SMART section through the real background router and a real connector: register an EHR for app launch, link and unlink practitioners, refusals shown.
+import { h, render } from 'preact';
+import { act } from 'preact/test-utils';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { messageRouter } from '../../extension/background/message-router.js';
+import { sessionStore } from '../../extension/background/session-store.js';
+import { ConnectorCallError } from '../../extension/connector-error.js';
+import type { Reply } from '../../extension/messages.js';
+import { SmartEhrs, type SmartAdminSend } from '../../extension/options/smart-ehrs.js';
+import { users } from '../e2e/support/outreach-fixtures.js';
+import { startTestConnector, type TestConnector } from './support/connector-client.js';
+import { MemoryStorageArea } from './support/memory-storage.js';
+
+const extensionId = 'abcdefghijklmnopabcdefghijklmnop';
+const extensionUrl = `chrome-extension://${extensionId}/`;
+const optionsPage = { id: extensionId, url: `${extensionUrl}options/index.html` };
+const contentScript = { id: extensionId, url: 'https://acme.lightning.force.com/lightning/r/Contact/003Dn00000A1b2cAAB/view' };
+
+describe('SMART EHR registration on the options page', () => {
+  let world: TestConnector;
+  let adminToken: string;
+  let router: ReturnType<typeof messageRouter>;
+  let calls: string[];
+  let host: HTMLElement;
+
+  beforeAll(async () => {
+    world = await startTestConnector();
+    adminToken = await world.token({ username: world.adminUsername, password: users.admin.password });
+  }, 60_000);
+  afterAll(() => world?.close());
+
+  const signIn = async (user: { username: string; password: string }) => {
+    calls = [];
+    router = messageRouter({
+      store: sessionStore(new MemoryStorageArea().asArea(), new MemoryStorageArea().asArea()),
+      extensionId,
+      extensionUrl,
+      fetch: (input, init) => {
+        calls.push(`${init?.method ?? 'GET'} ${new URL(String(input)).pathname}`);
+        return fetch(input, init);
+      },
+      syncEhrOrigins: async (origins) => origins,
+    });
+    expect(await router.receive({ type: 'settings/set-connector', url: world.url }, optionsPage)).toMatchObject({ ok: true });
+    expect(await router.receive({ type: 'session/sign-in', username: user.username, password: user.password }, optionsPage)).toMatchObject({ ok: true });
+    calls = [];
+  };
+  /** What the options page passes the section: a message to the background, unwrapped as `send` in api.ts does. */
+  const send: SmartAdminSend = async (request) => {
+    const reply = (await router.receive({ type: 'smart-admin', request }, optionsPage)) as Reply<unknown>;
+    if (!reply.ok) throw new ConnectorCallError(reply.error);
+    return reply.data as never;
+  };
+
+  /** The connector's own record, through its admin routes. */
+  const registered = async (iss: string) => {
+    const { ehrs } = await world.get('/smart/admin/ehrs', adminToken);
+    const ehr = ehrs.find((e: { iss: string }) => e.iss === iss);
+    return { ehr, links: ehr ? (await world.get(`/smart/admin/ehrs/${ehr.id}/practitioners`, adminToken)).links : [] };
+  };
+  let n = 0;
+  let iss: string;
+
+  beforeEach(async () => {
+    iss = `https://fhir${++n}.riverside.example/r4`;
+    await signIn({ username: world.adminUsername, password: users.admin.password });
+    host = document.createElement('div');
+    document.body.append(host);
+    render(h(SmartEhrs, { send, connectorUrl: world.url }), host);
+    await vi.waitFor(() => expect(host.querySelector('[data-part=smart-ehrs][data-loaded]')).not.toBeNull());
+  });
+  afterEach(() => {
+    render(null, host);
+    host.remove();
+  });
+
+  const q = <T extends Element>(sel: string) => host.querySelector<T>(sel)!;
+  const type = (name: string, value: string) =>
+    act(() => {
+      const input = q<HTMLInputElement>(`input[name=${name}]`);
+      input.value = value;
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+  const click = (name: string) => act(() => q<HTMLButtonElement>(`button[name=${name}]`).click());
+  const register = async (autoProvision = false) => {
+    await type('smart-name', 'Riverside EHR');
+    await type('smart-iss', iss);
+    await type('smart-client-id', 'outreach-approvals');
+    if (autoProvision) await act(() => q<HTMLInputElement>('input[name=smart-auto-provision]').click());
+    await click('register-ehr');
+  };
+
+  it('prefills the redirect URI with the connector callback and registers the EHR on the connector', async () => {
+    expect(q<HTMLInputElement>('input[name=smart-redirect-uri]').value).toBe(`${world.url}/smart/callback`);
+    expect(q<HTMLButtonElement>('button[name=register-ehr]').disabled).toBe(true);
+    await register(true);
+    await vi.waitFor(() => expect(host.textContent).toContain(`Registered Riverside EHR (${iss}) for app launch.`));
+    const { ehr } = await registered(iss);
+    await vi.waitFor(() => expect(host.querySelector(`tr[data-ehr="${ehr.id}"]`)?.textContent).toContain('auto-provision'));
+    // The form is empty again, its redirect URI prefilled for the next EHR.
+    expect(q<HTMLInputElement>('input[name=smart-iss]').value).toBe('');
+    expect(q<HTMLInputElement>('input[name=smart-redirect-uri]').value).toBe(`${world.url}/smart/callback`);
+
+    expect(ehr).toMatchObject({
+      name: 'Riverside EHR', iss, clientId: 'outreach-approvals', redirectUri: `${world.url}/smart/callback`, autoProvision: true, createdBy: world.adminUsername,
+    });
+    // The list reloads and the new EHR's practitioner links open.
+    await vi.waitFor(() => expect(calls).toEqual(['GET /smart/admin/ehrs', 'POST /smart/admin/ehrs', 'GET /smart/admin/ehrs', `GET /smart/admin/ehrs/${ehr.id}/practitioners`]));
+  });
+
+  it('links a practitioner to a clinician account, shows the link, and unlinks it', async () => {
+    await register();
+    await vi.waitFor(() => expect(host.querySelector('[data-part=practitioner-links]')).not.toBeNull());
+    await vi.waitFor(() => expect(host.textContent).toContain('No practitioner is linked yet.'));
+    await type('practitioner', 'Practitioner/dr-chen-7');
+    await type('practitioner-username', users.clinician.username);
+    await click('link-practitioner');
+    await vi.waitFor(() => expect(host.textContent).toContain(`Linked Practitioner/dr-chen-7 to ${users.clinician.username}.`));
+    await vi.waitFor(() => expect(host.querySelector('[data-link="Practitioner/dr-chen-7"]')?.textContent).toContain(`${users.clinician.username} (clinician)`));
+    expect((await registered(iss)).links.map((l: { practitioner: string; username: string }) => [l.practitioner, l.username])).toEqual([['Practitioner/dr-chen-7', users.clinician.username]]);
+
+    await click('unlink-practitioner');
+    await vi.waitFor(() => expect(host.textContent).toContain('Unlinked Practitioner/dr-chen-7.'));
+    await vi.waitFor(() => expect(host.querySelector('[data-link]')).toBeNull());
+    expect((await registered(iss)).links).toEqual([]);
+  });
+
+  it('shows the connector refusing a link to an account that is not a clinician', async () => {
+    await register();
+    await vi.waitFor(() => expect(host.querySelector('[data-part=practitioner-links]')).not.toBeNull());
+    await type('practitioner', 'Practitioner/mk-1');
+    await type('practitioner-username', users.marketer.username);
+    await click('link-practitioner');
+    await vi.waitFor(() => expect(host.querySelector('[data-part=practitioner-links] .status.error')).not.toBeNull());
+    expect((await registered(iss)).links).toEqual([]);
+  });
+
+  it('refuses a malformed practitioner reference in the background, before any request', async () => {
+    await register();
+    await vi.waitFor(() => expect(host.querySelector('[data-part=practitioner-links]')).not.toBeNull());
+    calls = [];
+    await type('practitioner', 'Patient/123');
+    await type('practitioner-username', users.clinician.username);
+    await click('link-practitioner');
+    await vi.waitFor(() => expect(host.querySelector('[data-part=practitioner-links] .status.error')).not.toBeNull());
+    expect(host.querySelector('[data-part=practitioner-links] .status.error')!.textContent).toMatch(/Malformed message at request\.link\.practitioner/);
+    expect(calls).toEqual([]);
+  });
+
+  it('lets only an admin on an extension page use it', async () => {
+    expect(await router.receive({ type: 'smart-admin', request: { op: 'list-ehrs' } }, contentScript)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    await signIn(users.clinician);
+    expect(await router.receive({ type: 'smart-admin', request: { op: 'list-ehrs' } }, optionsPage)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(calls).toEqual([]);
+  });
+});
