@@ -27,8 +27,8 @@ export function segmentHandlers(app: App, clock: () => Date = () => new Date()):
       name: s.name,
       description: s.description ?? '',
       definition: version.definition,
-      // Counts are taken live (POST .../count) and not stored: there is no last count to show.
-      lastCount: null,
+      // Stored by the last count or explanation of the current version (null before one, and after an edit).
+      lastCount: s.lastCount?.count ?? null,
       updatedAt: new Date(version.createdAt).toISOString(),
     };
   };
@@ -50,14 +50,20 @@ export function segmentHandlers(app: App, clock: () => Date = () => new Date()):
       await service.save({ name: current.name, description: body.description, definition: body.definition, actor: session.username });
       return toSegment(await summaryById(params.id));
     },
-    deleteSegment: async ({ params }) => {
-      await summaryById(params.id);
-      throw fail('NOT_IMPLEMENTED', 'the segment store keeps every version for the approvals that name them and has no deletion');
+    // Deleting archives: the segment leaves the lists, its versions and snapshots stay for the campaigns that name them.
+    deleteSegment: async ({ params }, context) => {
+      const session = sessionOf(context);
+      const summary = await summaryById(params.id);
+      await repository.archive(summary.name, session.username, clock());
+      await app.audit.append({ actor: session.username, role: session.role, action: 'segment.archive', purpose: 'operations', entity: `segment/${summary.id}` });
+      return null;
     },
     countSegment: async ({ params }) => {
       const version = await repository.get((await summaryById(params.id)).name);
       const result = await service.count(version.definition);
-      return { count: result.count, countedAt: clock().toISOString() };
+      const countedAt = clock();
+      await repository.recordCount(version.versionId, result.count, countedAt);
+      return { count: result.count, countedAt: countedAt.toISOString() };
     },
     countDefinition: async ({ body }) => {
       const result = await service.count(body.definition);
@@ -66,6 +72,7 @@ export function segmentHandlers(app: App, clock: () => Date = () => new Date()):
     explainSegment: async ({ params }) => {
       const version = await repository.get((await summaryById(params.id)).name);
       const result = await service.explain(version.definition);
+      await repository.recordCount(version.versionId, result.steps[0]?.count ?? 0, clock());
       return {
         steps: result.steps.map((s) => ({ clause: `${s.path}: ${s.description}`, matched: s.count })),
         count: result.steps[0]?.count ?? 0,

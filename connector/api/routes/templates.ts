@@ -102,9 +102,13 @@ export function templateHandlers(app: App): Handlers {
       }
       return toTemplate(saved, body.purpose);
     },
-    deleteTemplate: async ({ params }) => {
-      await summaryById(params.id);
-      throw fail('NOT_IMPLEMENTED', 'the template store keeps every version for the approvals and messages that name them and has no deletion');
+    // Deleting archives: the template leaves the lists and takes no new version; campaigns keep the versions they were approved with.
+    deleteTemplate: async ({ params }, context) => {
+      const session = sessionOf(context);
+      const summary = await summaryById(params.id);
+      await store.archive(summary.name, session.username);
+      await app.audit.append({ actor: session.username, role: session.role, action: 'template.archive', purpose: 'operations', entity: `template/${summary.id}` });
+      return null;
     },
 
     preview: async ({ body }) => {
