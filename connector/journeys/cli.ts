@@ -12,6 +12,7 @@ import type { Session } from '../users/authorize.js';
 import type { TickReport } from './journey-engine.js';
 import type { Journey, JourneyCounts, JourneyInput } from './journey-service.js';
 import { openJourneys, type Journeys } from './open-journeys.js';
+import { startJourneyScheduler } from './scheduler.js';
 
 export interface JourneyCliIo {
   /** The password of `--user`: one line from stdin. */
@@ -177,12 +178,9 @@ export function registerJourneyCommands(program: Command, ctx: CliContext, io: J
         const print = (r: TickReport) => ctx.out(r, (x: TickReport) => `caught up ${x.caughtUp} patients · ran ${x.ran} · queued ${x.queued} · exited ${x.exited}`);
         try {
           if (!o.watch) return print(await journeys.engine.tick());
-          let stop = false;
-          const interrupted = io.interrupted().then(() => (stop = true));
-          while (!stop) {
-            print(await journeys.engine.tick());
-            await Promise.race([interrupted, new Promise((resolve) => setTimeout(resolve, Math.max(1, o.interval) * 1000))]);
-          }
+          const scheduler = startJourneyScheduler(journeys.engine, { intervalMs: Math.max(1, o.interval) * 1000, log: app.log, onTick: print });
+          await io.interrupted();
+          await scheduler.stop();
         } finally {
           journeys.close();
         }

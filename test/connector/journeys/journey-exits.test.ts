@@ -4,7 +4,8 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerJourneyCommands } from '../../../connector/journeys/cli.js';
-import { JourneyEngine } from '../../../connector/journeys/journey-engine.js';
+import { JourneyEngine, type TickReport } from '../../../connector/journeys/journey-engine.js';
+import { startJourneyScheduler } from '../../../connector/journeys/scheduler.js';
 import { SegmentRepository } from '../../../connector/segments/segment-repository.js';
 import { cliRunner } from '../../support/cli-runner.js';
 import { appointmentResource, conditionResource, hba1cResource, patientResource, prescriptionResource } from './fhir-resources.js';
@@ -221,4 +222,19 @@ describe('journey exits and clinical triggers', () => {
     expect(counts.steps[0]!.outcomes).toEqual({ queued: 1 });
     expect(counts.enrollments).toEqual({ waiting: 0, done: 1, exited: {} });
   }, 60_000);
+
+  it('runs passes in the background until stopped, and a poke runs one at once', async () => {
+    const reports: TickReport[] = [];
+    let seen: (() => void) | undefined;
+    const next = () => new Promise<void>((resolve) => (seen = resolve));
+    let first = next();
+    const scheduler = startJourneyScheduler(w.journeys.engine, { intervalMs: 3_600_000, onTick: (r) => (reports.push(r), seen?.()) });
+    await first;
+    first = next();
+    scheduler.poke();
+    await first;
+    await scheduler.stop();
+    expect(reports).toHaveLength(2);
+    expect(reports[1]).toEqual({ caughtUp: expect.any(Number), ran: 0, queued: 0, exited: 0 });
+  });
 });
