@@ -1,5 +1,5 @@
 // Runs journeys: enrolls patients when a sync changes their facts (and catches up on writes it did not hear), runs due steps exactly once into the outbox, and applies the exit rules (revocation, opt-out, deceased, withdrawn occurrence).
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { ConsentChange, ConsentRegistry } from '../consent/registry.js';
 import type { Outbox } from '../delivery/outbox.js';
 import { silentLog, type Log } from '../logger.js';
@@ -115,7 +115,10 @@ export class JourneyEngine {
     if (alive.length === 0) return report;
     for (const j of await this.running()) {
       if (only && j.id !== only) continue;
-      if (!(await this.deps.journeys.approvalHolds(j))) continue;
+      if (!(await this.deps.journeys.approvalHolds(j))) {
+        await this.deps.journeys.voidApproval(j);
+        continue;
+      }
       if (j.trigger.kind === 'segment-entry') {
         report.enrolled += await this.segmentEntries(j, alive.map((w) => w.id), now);
         continue;
@@ -295,6 +298,7 @@ export class JourneyEngine {
   /** Runs every due enrollment of an active journey until it waits, exits or ends. */
   async runDue(limit = 500): Promise<{ ran: number; queued: number; exited: number }> {
     const out = { ran: 0, queued: 0, exited: 0 };
+    const audited: AuditEntry[] = [];
     for (;;) {
       const now = this.clock();
       const claimed = await this.deps.db.query<Row>(q.claimDue, [now, limit, new Date(now.getTime() + (this.deps.leaseMs ?? 300_000))]);
@@ -304,12 +308,20 @@ export class JourneyEngine {
       for (const e of claimed) {
         const j = journeys.get(String(e.journey_id));
         if (!j) continue;
-        if (!holds.has(j.id)) holds.set(j.id, await this.deps.journeys.approvalHolds(j));
+        if (!holds.has(j.id)) {
+          const ok = await this.deps.journeys.approvalHolds(j);
+          if (!ok) await this.deps.journeys.voidApproval(j);
+          holds.set(j.id, ok);
+        }
         const r = await this.runEnrollment(j, e, holds.get(j.id)!, now);
         out.ran++;
         out.queued += r.queued;
         if (r.exited) out.exited++;
+        for (let n = 0; n < r.queued; n++) {
+          audited.push({ actor: 'journeys', role: 'system', action: 'journey.send', purpose: j.purpose, patientId: String(e.patient_id), entity: `journey/${j.id}`, at: now });
+        }
       }
+      if (audited.length) await this.deps.audit.append(audited.splice(0));
       if (claimed.length < limit) break;
     }
     if (out.queued > 0) this.deps.onQueued?.();

@@ -18,7 +18,7 @@ export const q = loadQueries(new URL('./queries.sql', import.meta.url), [
   'allocateEnrollmentIds', 'insertEnrollments', 'waitingOfPatients', 'claimDue', 'advance', 'finishEnrollment',
   'exitEnrollments', 'exitStaleRevisions', 'recordStep', 'lastSendKey', 'trackedKinds', 'stepCounts', 'enrollmentCounts',
   'waitingAt', 'segmentMembers', 'enterSegment', 'leaveSegment', 'watermark', 'setWatermark', 'patientsUpdatedSince',
-  'latestPatientUpdate', 'latestSegmentVersion', 'setBaseline', 'resetSegmentMembers', 'seedSegmentMembers', 'stepRunsOf', 'latestTemplateVersion',
+  'latestPatientUpdate', 'latestSegmentVersion', 'setBaseline', 'resetSegmentMembers', 'seedSegmentMembers', 'stepRunsOf', 'latestTemplateVersion', 'voidApproval',
 ] as const);
 
 export const journeyStatuses = ['draft', 'active', 'paused'] as const;
@@ -266,6 +266,22 @@ export class JourneyService {
       await this.audit(tx, who, action, row!, at);
       return journeyFromRow(row!);
     });
+  }
+
+  /**
+   * The approval no longer matches what the journey would send (a segment-entry journey's segment got a new version):
+   * the journey is a draft again, its queued messages are withdrawn, and a clinician must approve it anew.
+   */
+  async voidApproval(j: Journey): Promise<boolean> {
+    if (!j.approvalHash) return false;
+    const at = this.clock();
+    const voided = await this.deps.db.transaction(async (tx) => {
+      const [row] = await tx.query<Row>(q.voidApproval, [j.id, j.approvalHash, at]);
+      if (row) await this.audit(tx, { username: 'journeys', role: 'system' }, 'journey.void', row, at, 'failure');
+      return Boolean(row);
+    });
+    if (voided) await (await this.deps.outbox()).cancelQueued({ campaignId: outboxJourneyKey(j.id) }, 'journey approval void');
+    return voided;
   }
 
   async get(session: Session | null | undefined, id: string): Promise<Journey> {

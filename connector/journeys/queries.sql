@@ -151,3 +151,8 @@ SELECT id FROM segment_versions WHERE segment_id = $1 ORDER BY version DESC LIMI
 
 -- name: latestTemplateVersion
 SELECT id FROM template_versions WHERE template_id = $1 ORDER BY version DESC LIMIT 1;
+
+-- name: voidApproval
+UPDATE journeys SET status = 'draft', approval_hash = NULL, approved_by = NULL, approved_at = NULL, updated_at = $3
+WHERE id = $1 AND approval_hash = $2
+RETURNING *;

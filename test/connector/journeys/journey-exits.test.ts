@@ -79,6 +79,16 @@ describe('journey exits and clinical triggers', () => {
       ['clicked-intro', { else: 1 }],
       ['follow-up', { queued: 1 }],
     ]);
+
+    // The segment gets a new definition: the approval no longer covers who enters, so the journey stops until approved again.
+    await new SegmentRepository(w.app.db).save({ name: 'Hypertension', definition: { type: 'condition', code: ['38341003', '59621000'] }, actor: 'marketer' });
+    w.put(patientResource('p-ivan'));
+    await w.sync();
+    expect(await w.journeys.service.get(sessions.marketer, journey.id)).toMatchObject({ status: 'draft', approvalHash: null });
+    const trail: string[] = [];
+    for await (const r of w.app.audit.search({ actionPrefix: 'journey.' })) trail.push(`${r.action}:${r.outcome}`);
+    expect(trail.filter((a) => a.startsWith('journey.send'))).toHaveLength(3);
+    expect(trail).toContain('journey.void:failure');
   }, 60_000);
 
   it('reminds of each refill before the supply runs out, and a channel opt-out exits every journey of the patient', async () => {
