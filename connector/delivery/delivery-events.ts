@@ -12,15 +12,20 @@ const q = loadQueries(new URL('./queries.sql', import.meta.url), [
 
 export interface DeliveryEventsDeps {
   db: Db;
-  webhooks: Pick<Webhooks, 'emit'>;
+  webhooks: Pick<Webhooks, 'emit' | 'emitMany'>;
   /** Rows read per pump. */
   batchSize?: number;
   log?: Log;
 }
 
 export interface DeliveryEvents {
-  /** The dispatcher's onOutcome: delivered, notice_sent, held, failed and cancelled become events (a retry does not). */
-  outcome(message: OutboxMessage, completion: Completion): Promise<void>;
+  /**
+   * The dispatcher's onOutcome: delivered, notice_sent, held, failed and cancelled become events (a retry does not).
+   * Returns at once; the outcomes of one flush are queued together in one statement (settle() waits for them).
+   */
+  outcome(message: OutboxMessage, completion: Completion): void;
+  /** Resolves when every outcome handed in so far is queued. */
+  settle(): Promise<void>;
   /**
    * Emits tracking events (opened, clicked) and feedback (bounced, complained) recorded since the last pump, by any
    * process. Event ids name the source row, so two workers pumping at once queue each event once.
@@ -55,6 +60,17 @@ export function createDeliveryEvents(deps: DeliveryEventsDeps): DeliveryEvents {
   const log = deps.log ?? silentLog;
   const limit = deps.batchSize ?? 500;
   const cursors: { tracking?: number; feedback?: number } = {};
+  let pending: Array<{ event: WebhookEvent; eventId: string }> = [];
+  let writing: Promise<void> = Promise.resolve();
+  let scheduled = false;
+  const write = () => {
+    scheduled = false;
+    const batch = pending;
+    pending = [];
+    writing = writing.then(() =>
+      deps.webhooks.emitMany(batch).catch((err: unknown) => log.error({ err: err as Error, events: batch.length }, 'outcome webhooks not queued')),
+    );
+  };
 
   /** Resumes after the last row already emitted; with none, starts from now (history before webhooks is not replayed). */
   const cursorOf = async (kind: 'tracking' | 'feedback'): Promise<number> => {
@@ -65,7 +81,7 @@ export function createDeliveryEvents(deps: DeliveryEventsDeps): DeliveryEvents {
   };
 
   return {
-    async outcome(message, completion) {
+    outcome(message, completion) {
       const type = outcomeTypes[completion.state];
       if (!type) return;
       const detail: Detail = { attempt: message.attempts };
@@ -76,10 +92,18 @@ export function createDeliveryEvents(deps: DeliveryEventsDeps): DeliveryEvents {
       }
       const code = reasonCode(completion);
       if (code) detail.reason = code;
-      await deps.webhooks.emit(
-        { type, outboxId: message.id, campaignId: message.campaignId, at: new Date().toISOString(), detail },
-        `outcome:${message.id}:${message.attempts}:${completion.state}`,
-      );
+      pending.push({
+        event: { type, outboxId: message.id, campaignId: message.campaignId, at: new Date().toISOString(), detail },
+        eventId: `outcome:${message.id}:${message.attempts}:${completion.state}`,
+      });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(write);
+      }
+    },
+    async settle() {
+      if (scheduled) write();
+      await writing;
     },
     async pump() {
       let emitted = 0;

@@ -122,6 +122,13 @@ INSERT INTO webhook_deliveries (event_id, endpoint, event_type, payload, next_at
 SELECT $1, e, $2, $3::jsonb, $4, $4 FROM unnest($5::text[]) AS e
 ON CONFLICT (event_id, endpoint) DO NOTHING;
 
+-- name: insertWebhooks
+-- Many events to every endpoint in one statement (the dispatcher's outcomes of one flush).
+INSERT INTO webhook_deliveries (event_id, endpoint, event_type, payload, next_attempt_at, created_at)
+SELECT ev.id, e, ev.type, ev.payload::jsonb, $4::timestamptz, $4::timestamptz
+FROM unnest($1::text[], $2::text[], $3::text[]) AS ev(id, type, payload) CROSS JOIN unnest($5::text[]) AS e
+ON CONFLICT (event_id, endpoint) DO NOTHING;
+
 -- name: claimWebhooks
 -- Claimed rows are pushed past a lease so a second sender skips them while the HTTP call runs outside any transaction.
 UPDATE webhook_deliveries SET next_attempt_at = $3

@@ -372,6 +372,7 @@ export async function createSendingService(app: App, options: SendingOptions = {
 
   const runWebhooks = async () => {
     if (!webhooks || !events) return { queued: 0, delivered: 0, retrying: 0, failed: 0 };
+    await events.settle();
     const queued = await events.pump();
     return { queued, ...(await webhooks.runDue()) };
   };
@@ -381,6 +382,7 @@ export async function createSendingService(app: App, options: SendingOptions = {
     wake?.();
     await loop;
     await dispatcher.flush();
+    await events?.settle();
     await closeBounces();
   };
 
@@ -463,6 +465,7 @@ export async function createSendingService(app: App, options: SendingOptions = {
       if (running) await stop();
       await closeBounces();
       await delivery.close();
+      await events?.settle();
     },
   };
 }
