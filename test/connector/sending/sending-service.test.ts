@@ -161,6 +161,7 @@ describe('sending service', () => {
       dkim: null, publicUrl: 'https://outreach.clinic.test', retryDelaysMs: [1000], timeoutMs: 5000, workerId: 'w-hooked',
       webhooks: { urls: [`http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`], secret },
       bounces: { port: 0 },
+      bounceAddress: 'bounces@clinic.test',
     });
     let bouncePort = 0;
     try {
@@ -184,7 +185,10 @@ describe('sending service', () => {
       expect(row).toMatchObject({ state: 'delivered', campaignId: `campaign/${c.id}`, patientId: String(id) });
       expect(delivered.event).toMatchObject({ campaignId: `campaign/${c.id}`, detail: { attempt: 1, deliveredAs: 'message', tlsVerified: true, route: 'verified' } });
       const mail = w.delivery.sinks.valid.messages.slice(before).find((m) => m.to[0] === 'hook-1@valid.test')!;
+      // The envelope sender is the bounce address (its domain's MX reaches the listener); the From header stays the sender.
+      expect(mail.from).toBe('bounces@clinic.test');
       const parsed = await simpleParser(mail.raw);
+      expect(parsed.from?.value[0]?.address).toBe('care@clinic.test');
       expect(parsed.messageId).toBe(row.messageId);
 
       // A person opens the mail: the pixel's opaque token comes back through tracking.
