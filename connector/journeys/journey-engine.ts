@@ -1,7 +1,8 @@
 // Runs journeys: enrolls patients when a sync changes their facts (and catches up on writes it did not hear), runs due steps exactly once into the outbox, and applies the exit rules (revocation, opt-out, deceased, withdrawn occurrence).
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
+import type { AuthorizationDecision } from '../consent/gate.js';
 import type { ConsentChange, ConsentRegistry } from '../consent/registry.js';
-import type { Outbox } from '../delivery/outbox.js';
+import type { EnqueueInput, Outbox } from '../delivery/outbox.js';
 import { silentLog, type Log } from '../logger.js';
 import type { FieldCipher, SealContext } from '../store/cipher.js';
 import { asBuffer, type Db } from '../store/db.js';
@@ -21,7 +22,7 @@ export interface JourneyEngineDeps {
     onFactsWritten(listener: (written: readonly StoredFacts[]) => void | Promise<void>): () => void;
     iterateAllFacts(batchSize?: number): AsyncIterable<StoredFacts[]>;
   };
-  consent: Pick<ConsentRegistry, 'isAllowed' | 'onConsentChanged'>;
+  consent: Pick<ConsentRegistry, 'isAllowedMany' | 'onConsentChanged'>;
   journeys: JourneyService;
   outbox: () => Promise<Pick<Outbox, 'enqueue' | 'cancelQueued'>>;
   /** Segment members now (a live index that has applied every write heard so far). */
@@ -51,6 +52,12 @@ export interface EvaluationReport {
 }
 
 type Row = Record<string, unknown>;
+/** One enrollment's work in a pass. */
+interface Plan {
+  sends: EnqueueInput[];
+  records: Array<{ index: number; outcome: string; key: string | null; at: Date }>;
+  end: { kind: 'wait'; index: number; until: Date } | { kind: 'done' } | { kind: 'exit'; reason: string };
+}
 interface Context {
   anchor: string;
 }
@@ -295,121 +302,171 @@ export class JourneyEngine {
     return { caughtUp, ...run };
   }
 
-  /** Runs every due enrollment of an active journey until it waits, exits or ends. */
+  /**
+   * Runs every due enrollment of an active journey until it waits, exits or ends. Each claimed batch is read at once
+   * (facts, step runs, the consent gate per journey), planned, then written in order: outbox inserts first (idempotent
+   * keys), then the step log, then the enrollments. A pass that dies anywhere leaves its lease to expire and the next
+   * pass repeats it without queuing anything twice.
+   */
   async runDue(limit = 500): Promise<{ ran: number; queued: number; exited: number }> {
     const out = { ran: 0, queued: 0, exited: 0 };
-    const audited: AuditEntry[] = [];
     for (;;) {
       const now = this.clock();
       const claimed = await this.deps.db.query<Row>(q.claimDue, [now, limit, new Date(now.getTime() + (this.deps.leaseMs ?? 300_000))]);
       if (claimed.length === 0) break;
       const journeys = new Map((await this.running()).map((j) => [j.id, j]));
       const holds = new Map<string, boolean>();
+      for (const id of new Set(claimed.map((e) => String(e.journey_id)))) {
+        const j = journeys.get(id);
+        if (!j) continue;
+        const ok = await this.deps.journeys.approvalHolds(j);
+        if (!ok) await this.deps.journeys.voidApproval(j);
+        holds.set(id, ok);
+      }
+      const patientIds = [...new Set(claimed.map((e) => Number(e.patient_id)))];
+      const facts = await this.deps.facts.readFacts(patientIds);
+      const runs = new Map<string, Map<number, { outcome: string; at: Date }>>();
+      for (const r of await this.deps.db.query<{ enrollment_id: unknown; step_index: number; outcome: string; at: unknown }>(q.stepRunsOfMany, [claimed.map((e) => e.id)])) {
+        const key = String(r.enrollment_id);
+        if (!runs.has(key)) runs.set(key, new Map());
+        runs.get(key)!.set(Number(r.step_index), { outcome: r.outcome, at: toDate(r.at) });
+      }
+      const decisions = new Map<string, Map<string, AuthorizationDecision>>();
+      for (const j of journeys.values()) {
+        const ids = [...new Set(claimed.filter((e) => String(e.journey_id) === j.id).map((e) => Number(e.patient_id)))];
+        if (ids.length) decisions.set(j.id, await this.deps.consent.isAllowedMany(ids, j.purpose, 'email', now));
+      }
+
+      const plans: Array<{ e: Row; j: Journey; plan: Plan }> = [];
       for (const e of claimed) {
         const j = journeys.get(String(e.journey_id));
         if (!j) continue;
-        if (!holds.has(j.id)) {
-          const ok = await this.deps.journeys.approvalHolds(j);
-          if (!ok) await this.deps.journeys.voidApproval(j);
-          holds.set(j.id, ok);
-        }
-        const r = await this.runEnrollment(j, e, holds.get(j.id)!, now);
-        out.ran++;
-        out.queued += r.queued;
-        if (r.exited) out.exited++;
-        for (let n = 0; n < r.queued; n++) {
-          audited.push({ actor: 'journeys', role: 'system', action: 'journey.send', purpose: j.purpose, patientId: String(e.patient_id), entity: `journey/${j.id}`, at: now });
-        }
+        const patientId = Number(e.patient_id);
+        const plan = await this.plan(j, e, {
+          approved: holds.get(j.id) ?? false,
+          facts: facts.get(patientId),
+          runs: runs.get(String(e.id)) ?? new Map(),
+          decision: decisions.get(j.id)?.get(String(patientId)),
+          now,
+        });
+        plans.push({ e, j, plan });
       }
-      if (audited.length) await this.deps.audit.append(audited.splice(0));
+
+      const items = plans.flatMap((p) => p.plan.sends);
+      const outbox = items.length ? await this.deps.outbox() : undefined;
+      const queued = outbox ? await outbox.enqueue(items) : 0;
+      const records = plans.flatMap((p) => p.plan.records.map((r) => ({ ...r, e: p.e, j: p.j })));
+      if (records.length) {
+        await this.deps.db.query(q.recordSteps, [
+          records.map((r) => r.e.id), records.map((r) => r.j.id), records.map((r) => r.index), records.map((r) => r.j.steps[r.index]!.name),
+          records.map((r) => r.outcome), records.map((r) => r.key), records.map((r) => r.at),
+        ]);
+      }
+      const waits = plans.filter((p) => p.plan.end.kind === 'wait');
+      if (waits.length) {
+        await this.deps.db.query(q.advanceMany, [
+          waits.map((p) => p.e.id),
+          waits.map((p) => (p.plan.end as { index: number }).index),
+          waits.map((p) => (p.plan.end as { until: Date }).until.toISOString()),
+          now,
+        ]);
+      }
+      const done = plans.filter((p) => p.plan.end.kind === 'done');
+      if (done.length) await this.deps.db.query(q.finishDone, [done.map((p) => p.e.id), now]);
+      const exits = new Map<string, Row[]>();
+      for (const p of plans) if (p.plan.end.kind === 'exit') exits.set(p.plan.end.reason, [...(exits.get(p.plan.end.reason) ?? []), p.e]);
+      for (const [reason, rows] of exits) out.exited += await this.exitRows(rows, reason);
+
+      const sentKeys = new Set(items.map((i) => i.idempotencyKey));
+      const audited: AuditEntry[] = plans.flatMap((p) =>
+        p.plan.sends.filter((i) => sentKeys.has(i.idempotencyKey)).map(() => ({
+          actor: 'journeys', role: 'system', action: 'journey.send', purpose: p.j.purpose, patientId: String(p.e.patient_id), entity: `journey/${p.j.id}`, at: now,
+        })),
+      );
+      // Audit only when something new went in (a rerun after a crash queues nothing and audits nothing).
+      if (queued > 0 && audited.length) await this.deps.audit.append(audited);
+      out.ran += plans.length;
+      out.queued += queued;
       if (claimed.length < limit) break;
     }
     if (out.queued > 0) this.deps.onQueued?.();
     return out;
   }
 
-  private async runEnrollment(j: Journey, e: Row, approved: boolean, now: Date): Promise<{ queued: number; exited: boolean }> {
-    const id = String(e.id);
+  /** What one enrollment does now: the messages it queues, the steps it records, and where it ends (waiting, done, exited). */
+  private async plan(
+    j: Journey,
+    e: Row,
+    s: { approved: boolean; facts: PatientFacts | undefined; runs: Map<number, { outcome: string; at: Date }>; decision: AuthorizationDecision | undefined; now: Date },
+  ): Promise<Plan> {
+    const plan: Plan = { sends: [], records: [], end: { kind: 'done' } };
+    const { now } = s;
     const patientId = Number(e.patient_id);
     const occurrence = String(e.occurrence);
     const dueAt = toDate(e.was_due);
-    const exit = async (reason: string) => ({ queued: 0, exited: (await this.exitRows([e], reason)) > 0 });
-    if (!approved) return exit('approval-void');
-    const facts = (await this.deps.facts.readFacts([patientId])).get(patientId);
+    const exit = (reason: string, index?: number): Plan => {
+      if (index !== undefined) plan.records.push({ index, outcome: `exited:${reason}`, key: null, at: now });
+      plan.end = { kind: 'exit', reason };
+      return plan;
+    };
+    if (!s.approved) return exit('approval-void');
+    const facts = s.facts;
     if (!facts) return exit('unknown-patient');
     if (facts.deceased) return exit('deceased');
-    const runs = new Map(
-      (await this.deps.db.query<{ step_index: number; outcome: string; at: unknown }>(q.stepRunsOf, [id])).map((r) => [Number(r.step_index), { outcome: r.outcome, at: toDate(r.at) }]),
-    );
-    const record = (index: number, outcome: string, key: string | null = null, at: Date = now) =>
-      this.deps.db.query(q.recordStep, [id, j.id, index, j.steps[index]!.name, outcome, key, at]);
-    let queued = 0;
+    let lastKey: string | undefined;
     let i = Number(e.step_index);
     while (i >= 0 && i < j.steps.length) {
       const step = j.steps[i]!;
-      const prior = runs.get(i);
+      const prior = s.runs.get(i);
       if (step.kind === 'send') {
         if (!prior) {
-          if (j.trigger.kind === 'appointment-booked' && new Date(this.contextOf(e).anchor).getTime() <= now.getTime()) {
-            await record(i, 'exited:expired');
-            return exit('expired');
-          }
-          const decision = await this.deps.consent.isAllowed(patientId, j.purpose, 'email', now);
-          if (!decision.allowed) {
-            await record(i, `exited:${decision.reason}`);
-            return exit(decision.reason);
-          }
-          if (!facts.email) {
-            await record(i, 'exited:no-email');
-            return exit('no-email');
-          }
+          if (j.trigger.kind === 'appointment-booked' && new Date(this.contextOf(e).anchor).getTime() <= now.getTime()) return exit('expired', i);
+          const decision = s.decision ?? { allowed: false, reason: 'no-authorization' };
+          if (!decision.allowed) return exit(decision.reason, i);
+          if (!facts.email) return exit('no-email', i);
           const key = journeyStepKey(j, patientId, step.name, occurrence);
-          const outbox = await this.deps.outbox();
-          queued += await outbox.enqueue([
-            {
-              campaignId: outboxJourneyKey(j.id),
-              templateVersion: step.templateVersionId,
-              patientId: String(patientId),
-              purpose: j.purpose,
-              deliveryMode: j.deliveryMode,
-              idempotencyKey: key,
-              notBefore: dueAt.getTime() < now.getTime() ? dueAt : now,
-            },
-          ]);
-          await record(i, 'queued', key);
+          plan.sends.push({
+            campaignId: outboxJourneyKey(j.id),
+            templateVersion: step.templateVersionId,
+            patientId: String(patientId),
+            purpose: j.purpose,
+            deliveryMode: j.deliveryMode,
+            idempotencyKey: key,
+            notBefore: dueAt.getTime() < now.getTime() ? dueAt : now,
+          });
+          plan.records.push({ index: i, outcome: 'queued', key, at: now });
+          lastKey = key;
         }
         i++;
       } else if (step.kind === 'wait') {
         const since = prior?.at ?? now;
-        if (!prior) await record(i, 'waited', null, now);
+        if (!prior) plan.records.push({ index: i, outcome: 'waited', key: null, at: now });
         const until = new Date(since.getTime() + step.hours * hour);
         if (until.getTime() > now.getTime()) {
-          await this.deps.db.query(q.advance, [id, i + 1, until, now]);
-          return { queued, exited: false };
+          plan.end = { kind: 'wait', index: i + 1, until };
+          return plan;
         }
         i++;
       } else if (step.kind === 'branch') {
         let taken = prior?.outcome;
         if (!taken) {
-          taken = (await this.branchHolds(id, step.on, facts, now)) ? 'then' : 'else';
-          await record(i, taken);
+          taken = (await this.branchHolds(String(e.id), step.on, facts, now, lastKey)) ? 'then' : 'else';
+          plan.records.push({ index: i, outcome: taken, key: null, at: now });
         }
         i = stepIndexOf(j.steps, taken === 'then' ? step.then : step.else);
       } else {
-        if (!prior) await record(i, 'exited');
+        if (!prior) plan.records.push({ index: i, outcome: 'exited', key: null, at: now });
         break;
       }
     }
-    await this.deps.db.query(q.advance, [id, j.steps.length, now, now]);
-    await this.deps.db.query(q.finishEnrollment, [id, 'done', null, now]);
-    return { queued, exited: false };
+    return plan;
   }
 
-  private async branchHolds(enrollmentId: string, on: 'opened' | 'clicked' | 'booked', facts: PatientFacts, now: Date): Promise<boolean> {
+  private async branchHolds(enrollmentId: string, on: 'opened' | 'clicked' | 'booked', facts: PatientFacts, now: Date, sentThisPass?: string): Promise<boolean> {
     if (on === 'booked') return facts.appointments.some((a) => a.status === 'booked' && a.start !== undefined && Date.parse(a.start) > now.getTime());
-    const [last] = await this.deps.db.query<{ idempotency_key: string }>(q.lastSendKey, [enrollmentId]);
-    if (!last) return false;
-    const kinds = new Set((await this.deps.db.query<{ kind: string }>(q.trackedKinds, [last.idempotency_key])).map((r) => r.kind));
+    const key = sentThisPass ?? (await this.deps.db.query<{ idempotency_key: string }>(q.lastSendKey, [enrollmentId]))[0]?.idempotency_key;
+    if (!key) return false;
+    const kinds = new Set((await this.deps.db.query<{ kind: string }>(q.trackedKinds, [key])).map((r) => r.kind));
     return on === 'opened' ? kinds.has('open') || kinds.has('click') : kinds.has('click');
   }
 }

@@ -15,10 +15,10 @@ import { parseJourneyDefinition, stableJson, type JourneyStep, type JourneyTrigg
 
 export const q = loadQueries(new URL('./queries.sql', import.meta.url), [
   'insertJourney', 'byId', 'lockById', 'list', 'running', 'updateDefinition', 'setApproved', 'setStatus', 'existingOccurrences',
-  'allocateEnrollmentIds', 'insertEnrollments', 'waitingOfPatients', 'claimDue', 'advance', 'finishEnrollment',
-  'exitEnrollments', 'exitStaleRevisions', 'recordStep', 'lastSendKey', 'trackedKinds', 'stepCounts', 'enrollmentCounts',
-  'waitingAt', 'segmentMembers', 'enterSegment', 'leaveSegment', 'watermark', 'setWatermark', 'patientsUpdatedSince',
-  'latestPatientUpdate', 'latestSegmentVersion', 'setBaseline', 'resetSegmentMembers', 'seedSegmentMembers', 'stepRunsOf', 'latestTemplateVersion', 'voidApproval',
+  'allocateEnrollmentIds', 'insertEnrollments', 'waitingOfPatients', 'claimDue',
+  'exitEnrollments', 'exitStaleRevisions', 'lastSendKey', 'trackedKinds', 'stepCounts', 'enrollmentCounts',
+  'waitingAt', 'enterSegment', 'leaveSegment', 'watermark', 'setWatermark', 'patientsUpdatedSince',
+  'latestSegmentVersion', 'setBaseline', 'resetSegmentMembers', 'seedSegmentMembers', 'latestTemplateVersion', 'voidApproval', 'stepRunsOfMany', 'recordSteps', 'advanceMany', 'finishDone',
 ] as const);
 
 export const journeyStatuses = ['draft', 'active', 'paused'] as const;

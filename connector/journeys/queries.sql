@@ -65,13 +65,6 @@ FROM (
 WHERE e.id = d.id
 RETURNING e.*, d.was_due;
 
--- name: advance
-UPDATE journey_enrollments SET step_index = $2, due_at = $3, updated_at = $4 WHERE id = $1 AND state = 'waiting';
-
--- name: finishEnrollment
-UPDATE journey_enrollments SET state = $2, exit_reason = $3, updated_at = $4 WHERE id = $1 AND state = 'waiting'
-RETURNING id;
-
 -- name: exitEnrollments
 UPDATE journey_enrollments SET state = 'exited', exit_reason = $2, updated_at = $3
 WHERE id = ANY($1::bigint[]) AND state = 'waiting'
@@ -80,11 +73,6 @@ RETURNING id, journey_id, patient_id;
 -- name: exitStaleRevisions
 UPDATE journey_enrollments SET state = 'exited', exit_reason = 'journey edited', updated_at = $3
 WHERE journey_id = $1 AND revision < $2 AND state = 'waiting';
-
--- name: recordStep
-INSERT INTO journey_step_runs (enrollment_id, journey_id, step_index, step_name, outcome, idempotency_key, at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (enrollment_id, step_index) DO NOTHING;
 
 -- name: lastSendKey
 SELECT idempotency_key FROM journey_step_runs
@@ -106,9 +94,6 @@ GROUP BY state, exit_reason ORDER BY state, reason;
 -- name: waitingAt
 SELECT step_index, count(*)::int AS n FROM journey_enrollments WHERE journey_id = $1 AND state = 'waiting'
 GROUP BY step_index ORDER BY step_index;
-
--- name: segmentMembers
-SELECT patient_id FROM journey_segment_members WHERE journey_id = $1 AND present AND patient_id = ANY($2::bigint[]);
 
 -- name: enterSegment
 INSERT INTO journey_segment_members (journey_id, patient_id) SELECT $1, unnest($2::bigint[])
@@ -137,14 +122,8 @@ DELETE FROM journey_segment_members WHERE journey_id = $1;
 INSERT INTO journey_segment_members (journey_id, patient_id) SELECT $1, unnest($2::bigint[])
 ON CONFLICT (journey_id, patient_id) DO UPDATE SET present = true;
 
--- name: stepRunsOf
-SELECT step_index, outcome, at FROM journey_step_runs WHERE enrollment_id = $1;
-
 -- name: patientsUpdatedSince
 SELECT id, updated_at FROM patients WHERE (updated_at, id) > ($1::timestamptz, $2::bigint) ORDER BY updated_at, id LIMIT $3;
-
--- name: latestPatientUpdate
-SELECT max(updated_at) AS at FROM patients;
 
 -- name: latestSegmentVersion
 SELECT id FROM segment_versions WHERE segment_id = $1 ORDER BY version DESC LIMIT 1;
@@ -156,3 +135,19 @@ SELECT id FROM template_versions WHERE template_id = $1 ORDER BY version DESC LI
 UPDATE journeys SET status = 'draft', approval_hash = NULL, approved_by = NULL, approved_at = NULL, updated_at = $3
 WHERE id = $1 AND approval_hash = $2
 RETURNING *;
+
+-- name: stepRunsOfMany
+SELECT enrollment_id, step_index, outcome, at FROM journey_step_runs WHERE enrollment_id = ANY($1::bigint[]);
+
+-- name: recordSteps
+INSERT INTO journey_step_runs (enrollment_id, journey_id, step_index, step_name, outcome, idempotency_key, at)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+ON CONFLICT (enrollment_id, step_index) DO NOTHING;
+
+-- name: advanceMany
+UPDATE journey_enrollments e SET step_index = u.step_index, due_at = u.due_at, updated_at = $4
+FROM unnest($1::bigint[], $2::int[], $3::timestamptz[]) AS u(id, step_index, due_at)
+WHERE e.id = u.id AND e.state = 'waiting';
+
+-- name: finishDone
+UPDATE journey_enrollments SET state = 'done', updated_at = $2 WHERE id = ANY($1::bigint[]) AND state = 'waiting';
