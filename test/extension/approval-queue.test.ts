@@ -1,31 +1,38 @@
 // @vitest-environment happy-dom
-// The clinician's approval queue against the contract double: what the clinician sees, approve, and reject only with a comment.
+// The clinician's approval queue against a real connector: what the clinician sees, approve, and reject only with a comment.
 import { h, render } from 'preact';
 import { act } from 'preact/test-utils';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ConnectorClient } from '../../extension/connector-client.js';
 import { ApprovalQueue } from '../../extension/ui/approval-queue.js';
-import { startContractDouble, type ContractDouble } from '../e2e/support/contract-double.js';
-import { seed, users } from '../e2e/support/outreach-fixtures.js';
-import { signedInClient } from './support/double-client.js';
+import { users } from '../e2e/support/outreach-fixtures.js';
+import { signedInClient, startTestConnector, type TestConnector } from './support/connector-client.js';
 
 describe('approval queue', () => {
-  let double: ContractDouble;
+  let world: TestConnector;
+  let a1cTemplateId: string;
+  let n = 0;
+  let name: string;
   let marketer: ConnectorClient;
   let clinician: ConnectorClient;
   let host: HTMLElement;
   let id: string;
 
   beforeAll(async () => {
-    double = await startContractDouble(seed);
-    marketer = await signedInClient(double, users.marketer);
-    clinician = await signedInClient(double, users.clinician);
-  });
-  afterAll(() => double.close());
+    world = await startTestConnector();
+    [marketer, clinician] = await Promise.all([signedInClient(world, users.marketer), signedInClient(world, users.clinician)]);
+    a1cTemplateId = (
+      await marketer.call('createTemplate', {
+        body: { name: 'A1C check-in (approval queue)', purpose: 'screening-reminder', subject: 'Time for your check-in', preheader: '', body: '<p>Hello [first name|there], your last result was [last a1c].</p><p>[unsubscribe link]</p>' },
+      })
+    ).id;
+  }, 60_000);
+  afterAll(() => world?.close());
   beforeEach(async () => {
-    double.campaigns.clear();
+    // Each test decides its own campaign; the ones decided before have left the queue.
+    name = `A1C screening ${++n}`;
     const draft = await marketer.call('createCampaign', {
-      body: { name: 'A1C screening', templateId: 't-a1c', audience: { kind: 'segment', segmentId: 'seg-flu' }, purpose: 'screening-reminder', deliveryMode: 'escrow' },
+      body: { name, templateId: a1cTemplateId, audience: { kind: 'segment', segmentId: world.segmentId }, purpose: 'screening-reminder', deliveryMode: 'escrow' },
     });
     id = (await marketer.call('submitCampaign', { params: { id: draft.id } })).id;
     host = document.createElement('div');
@@ -50,36 +57,42 @@ describe('approval queue', () => {
 
   it('shows the content, the audience definition and count, the purpose and the delivery mode', () => {
     const text = card()!.textContent!;
-    expect(text).toContain('A1C screening');
+    expect(text).toContain(name);
     expect(text).toContain('screening-reminder');
     expect(text).toContain('Always through the escrow portal');
-    expect(text).toContain('Adults seen in the last year · 1240 recipient(s)');
-    expect(text).toContain('"lastVisit"');
-    expect(text).toContain('Hello {{patient.firstName}}, your last result was {{lab.hba1c}}.');
-    expect(host.textContent).toContain('Waiting for approval (1)');
+    expect(text).toContain('Adults in Massachusetts v1 · 8 recipient(s)');
+    expect(text).toContain('"state"');
+    expect(text).toContain('Hello [first name|there], your last result was [last a1c].');
+    expect(host.textContent).toMatch(/Waiting for approval \(\d+\)/);
   });
 
   it('approves with an optional comment, and the connector records the clinician', async () => {
     await comment('Reviewed the audience.');
     button('approve').click();
-    await vi.waitFor(() => expect(host.querySelector(`[data-decided="${id}"]`)?.textContent).toBe('A1C screening: approved'));
+    await vi.waitFor(() => expect(host.querySelector(`[data-decided="${id}"]`)?.textContent).toBe(`${name}: approved`));
     expect(card()).toBeNull();
-    expect(double.campaigns.get(id)).toMatchObject({ status: 'approved', approvals: [{ by: users.clinician.username, decision: 'approved', comment: 'Reviewed the audience.' }] });
+    const campaign = await clinician.call('getCampaign', { params: { id } });
+    expect(campaign.status).toBe('approved');
+    expect(campaign.approvals.at(-1)).toMatchObject({ by: users.clinician.username, decision: 'approved', comment: 'Reviewed the audience.' });
   });
 
   it('rejects only with a comment', async () => {
     await act(() => button('reject').click());
     expect(card()!.querySelector('[role=alert]')!.textContent).toBe('A rejection needs a comment for the marketer.');
-    expect(double.campaigns.get(id)!.status).toBe('pending-approval');
+    expect((await clinician.call('getCampaign', { params: { id } })).status).toBe('pending-approval');
     await comment('Lab values in a reminder need tls-required.');
     button('reject').click();
-    await vi.waitFor(() => expect(host.querySelector(`[data-decided="${id}"]`)?.textContent).toBe('A1C screening: rejected'));
-    expect(double.campaigns.get(id)!.approvals[0]).toMatchObject({ decision: 'rejected', comment: 'Lab values in a reminder need tls-required.' });
+    await vi.waitFor(() => expect(host.querySelector(`[data-decided="${id}"]`)?.textContent).toBe(`${name}: rejected`));
+    const campaign = await clinician.call('getCampaign', { params: { id } });
+    expect(campaign.status).toBe('rejected');
+    expect(campaign.approvals.at(-1)).toMatchObject({ by: users.clinician.username, decision: 'rejected', comment: 'Lab values in a reminder need tls-required.' });
   });
 
   it('shows the connector error when the campaign was decided elsewhere', async () => {
     await clinician.call('approveCampaign', { params: { id }, body: {} });
     button('approve').click();
-    await vi.waitFor(() => expect(card()!.querySelector('[role=alert]')?.textContent).toBe('campaign is approved, not pending-approval'));
+    // The connector's own refusal, as it words it.
+    await vi.waitFor(() => expect(card()!.querySelector('[role=alert]')?.textContent).toMatch(/approved/));
+    expect((await clinician.call('getCampaign', { params: { id } })).status).toBe('approved');
   });
 });

@@ -5,12 +5,29 @@ import { httpClient } from '../../extension/background/connector-http.js';
 import { consentBadge, findEmailField } from '../../extension/features/consent-badge.js';
 import { recordRoute } from '../../extension/page/record-route.js';
 import { describeConsent } from '../../extension/ui/consent-badge.js';
-import { startContractDouble, type ContractDouble } from '../e2e/support/contract-double.js';
-import { authorizedContact, optedOutContact, seed, users } from '../e2e/support/outreach-fixtures.js';
+import type { PatientSummary } from '../../connector/api/contract.js';
+import { authorizedContact, users } from '../e2e/support/outreach-fixtures.js';
 import { captureClosedRoots } from './support/closed-roots.js';
-import { signedInClient } from './support/double-client.js';
+import { recordingFetch, signedInClient, startTestConnector, type TestConnector } from './support/connector-client.js';
 
-const summary = seed.patients[authorizedContact.id]!;
+/** Summaries as the connector's patient look-up answers them. */
+const summary: PatientSummary = {
+  found: true,
+  patientId: '1001',
+  consent: {
+    marketingAuthorized: true,
+    marketing: { state: 'active', grantedAt: '2025-06-30T00:00:00.000Z', expiresAt: '2027-06-30T00:00:00.000Z' },
+    emailOptedOut: false,
+    optedOutAt: null,
+  },
+  lastCampaign: { id: '17', name: 'Flu shot reminders 2026', sentAt: '2026-10-02T15:00:00.000Z' },
+};
+const optedOut: PatientSummary = {
+  found: true,
+  patientId: '1002',
+  consent: { marketingAuthorized: false, marketing: { state: 'revoked', grantedAt: '2024-01-10T00:00:00.000Z', expiresAt: null }, emailOptedOut: true, optedOutAt: '2026-09-14T00:00:00.000Z' },
+  lastCampaign: null,
+};
 
 describe('describeConsent', () => {
   it('shows an active authorization with its expiry and the last campaign', () => {
@@ -22,7 +39,7 @@ describe('describeConsent', () => {
   });
 
   it('puts an opt-out above any authorization', () => {
-    expect(describeConsent({ kind: 'summary', summary: seed.patients[optedOutContact.id]! })).toMatchObject({ tone: 'bad', label: 'Opted out 2026-09-14', detail: 'No campaign yet' });
+    expect(describeConsent({ kind: 'summary', summary: optedOut })).toMatchObject({ tone: 'bad', label: 'Opted out 2026-09-14', detail: 'No campaign yet' });
   });
 
   it('names why marketing is not authorized', () => {
@@ -42,14 +59,14 @@ const emailItem = (email: string) =>
   `<records-record-layout-item field-label="Email"><span slot="outputField"><emailui-formatted-email-contact><emailui-formatted-email-wrapper><lightning-formatted-email><a href="mailto:${email}">${email}</a></lightning-formatted-email></emailui-formatted-email-wrapper></emailui-formatted-email-contact></span></records-record-layout-item>`;
 
 describe('consent badge on a record page', () => {
-  let double: ContractDouble;
+  let world: TestConnector;
   const closed = captureClosedRoots();
   beforeAll(async () => {
-    double = await startContractDouble(seed);
-  });
+    world = await startTestConnector();
+  }, 60_000);
   afterAll(async () => {
     closed.restore();
-    await double.close();
+    await world?.close();
   });
   afterEach(() => {
     document.body.innerHTML = '';
@@ -66,16 +83,19 @@ describe('consent badge on a record page', () => {
     document.body.innerHTML = `<div class="oneContent">${emailItem('old@example.test')}</div><div class="oneContent active"><span class="placeholder">Loading…</span></div>`;
     const url = new URL(`https://acme.lightning.force.com/lightning/r/Contact/${authorizedContact.id}/view`);
     const controller = new AbortController();
-    const started = consentBadge.start({ document, url, record: recordRoute(url), client: await signedInClient(double, users.marketer), signal: controller.signal });
+    const { fetch, calls } = recordingFetch();
+    const client = await signedInClient(world, users.marketer, fetch);
+    const started = consentBadge.start({ document, url, record: recordRoute(url), client, signal: controller.signal });
     document.querySelector('.oneContent.active')!.innerHTML = emailItem('z@example.test');
     await started;
     const [root] = closed.of('consent-badge');
     expect(root).toBeDefined();
     expect(root!.host.previousElementSibling?.tagName.toLowerCase()).toBe('lightning-formatted-email');
     expect(root!.host.closest('.oneContent')!.classList.contains('active')).toBe(true);
+    // The connector's record of this contact (seeded: marketing granted until 2027-06-30).
     expect(root!.querySelector('.badge')!.textContent).toContain('Authorized for marketing · expires 2027-06-30');
     expect(root!.host.getAttributeNames()).toEqual(['data-secure-outreach']);
-    expect(double.calls.at(-1)!.url).toBe(`/api/v1/patients/lookup?crmId=${authorizedContact.id}`);
+    expect(calls.at(-1)).toEqual({ method: 'GET', path: `/patients/lookup?crmId=${authorizedContact.id}`, status: 200 });
 
     controller.abort();
     expect(closed.of('consent-badge')).toHaveLength(0);
@@ -84,8 +104,7 @@ describe('consent badge on a record page', () => {
   it('asks the user to sign in when the connector has no session', async () => {
     document.body.innerHTML = `<div class="oneContent active">${emailItem('z@example.test')}</div>`;
     const url = new URL(`https://acme.lightning.force.com/lightning/r/Contact/${authorizedContact.id}/view`);
-    double.allowOrigin(location.origin);
-    const client = httpClient({ baseUrl: double.url, token: () => 'expired-or-unknown-token-0000000000' });
+    const client = httpClient({ baseUrl: world.url, token: () => 'expired-or-unknown-token-0000000000' });
     await consentBadge.start({ document, url, record: recordRoute(url), client, signal: new AbortController().signal });
     expect(closed.of('consent-badge')[0]!.querySelector('.badge')!.textContent).toContain('sign in to see consent');
   });

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { watchIdle, type IdleApi } from '../../extension/background/idle-sign-out.js';
 import { messageRouter } from '../../extension/background/message-router.js';
 import { defaultIdleSeconds, sessionStore } from '../../extension/background/session-store.js';
-import { startContractDouble, type ContractDouble } from '../e2e/support/contract-double.js';
-import { seed, users } from '../e2e/support/outreach-fixtures.js';
+import { users } from '../e2e/support/outreach-fixtures.js';
+import { recordingFetch, startTestConnector, type TestConnector } from './support/connector-client.js';
 import { MemoryStorageArea } from './support/memory-storage.js';
 
 /** chrome.idle in memory: records the detection interval, and lets the test change the machine's state. */
@@ -20,20 +20,21 @@ function idleSource() {
 }
 
 describe('idle sign-out', () => {
-  let double: ContractDouble;
+  let world: TestConnector;
   beforeAll(async () => {
-    double = await startContractDouble(seed);
-  });
-  afterAll(() => double.close());
+    world = await startTestConnector();
+  }, 60_000);
+  afterAll(() => world?.close());
 
   it('signs out at the connector and drops the token when the screen locks or the user walks away', async () => {
     const local = new MemoryStorageArea();
     const session = new MemoryStorageArea();
     const store = sessionStore(local.asArea(), session.asArea());
     const extensionUrl = 'chrome-extension://abcdefghijklmnopabcdefghijklmnop/';
-    const router = messageRouter({ store, extensionId: 'abcdefghijklmnopabcdefghijklmnop', extensionUrl, fetch: (i, init) => fetch(i, init), syncEhrOrigins: async () => [] });
+    const { fetch, calls } = recordingFetch();
+    const router = messageRouter({ store, extensionId: 'abcdefghijklmnopabcdefghijklmnop', extensionUrl, fetch, syncEhrOrigins: async () => [] });
     const page = { id: 'abcdefghijklmnopabcdefghijklmnop', url: `${extensionUrl}popup/index.html` };
-    await router.receive({ type: 'settings/set-connector', url: double.url }, page);
+    await router.receive({ type: 'settings/set-connector', url: world.url }, page);
     const source = idleSource();
     const idle = watchIdle(source.api, async () => (await store.settings()).idleSeconds, router.signOut);
 
@@ -48,10 +49,14 @@ describe('idle sign-out', () => {
       expect(session.items.has('session')).toBe(true);
       source.become('active');
       expect(session.items.has('session')).toBe(true);
-      const logouts = double.calls.filter((c) => c.route === 'logout').length;
+      const token = (session.items.get('session') as { token: string }).token;
+      const logouts = calls.filter((c) => c.method === 'DELETE' && c.path === '/session').length;
       source.become(state);
       await expect.poll(() => session.items.has('session')).toBe(false);
-      expect(double.calls.filter((c) => c.route === 'logout' && c.status === 204)).toHaveLength(logouts + 1);
+      expect(calls.filter((c) => c.method === 'DELETE' && c.path === '/session' && c.status === 204)).toHaveLength(logouts + 1);
+      // The connector ended the session too: the token no longer works.
+      const after = await globalThis.fetch(`${world.url}/api/v1/session`, { headers: { authorization: `Bearer ${token}` } });
+      expect(after.status).toBe(401);
     }
   });
 });

@@ -1,9 +1,9 @@
-// The background's message handling against the connector contract double: who may send what, validation, and where the session is kept.
+// The background's message handling against a real connector: who may send what, validation before anything leaves, and where the session is kept.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { messageRouter } from '../../extension/background/message-router.js';
 import { sessionStore } from '../../extension/background/session-store.js';
-import { startContractDouble, type ContractDouble } from '../e2e/support/contract-double.js';
-import { authorizedContact, seed, users } from '../e2e/support/outreach-fixtures.js';
+import { authorizedContact, users } from '../e2e/support/outreach-fixtures.js';
+import { recordingFetch, startTestConnector, type TestConnector } from './support/connector-client.js';
 import { MemoryStorageArea } from './support/memory-storage.js';
 
 const extensionId = 'abcdefghijklmnopabcdefghijklmnop';
@@ -12,7 +12,8 @@ const page = { id: extensionId, url: `${extensionUrl}popup/index.html` };
 const contentScript = { id: extensionId, url: `https://acme.lightning.force.com/lightning/r/Contact/${authorizedContact.id}/view` };
 
 describe('background message router', () => {
-  let double: ContractDouble;
+  let world: TestConnector;
+  let calls: ReturnType<typeof recordingFetch>['calls'];
   let local: MemoryStorageArea;
   let session: MemoryStorageArea;
   let synced: string[][];
@@ -20,15 +21,17 @@ describe('background message router', () => {
   let router: ReturnType<typeof messageRouter>;
 
   beforeAll(async () => {
-    double = await startContractDouble(seed);
-  });
-  afterAll(() => double.close());
+    world = await startTestConnector();
+  }, 60_000);
+  afterAll(() => world?.close());
 
   beforeEach(async () => {
     local = new MemoryStorageArea();
     session = new MemoryStorageArea();
     synced = [];
     sessionChanges = 0;
+    const recording = recordingFetch();
+    calls = recording.calls;
     router = messageRouter({
       notifySessionChanged: async () => {
         sessionChanges++;
@@ -36,13 +39,13 @@ describe('background message router', () => {
       store: sessionStore(local.asArea(), session.asArea()),
       extensionId,
       extensionUrl,
-      fetch: (input, init) => fetch(input, init),
+      fetch: recording.fetch,
       syncEhrOrigins: async (origins) => {
         synced.push(origins);
         return origins.map((o) => `${o}/*`);
       },
     });
-    expect(await router.receive({ type: 'settings/set-connector', url: double.url }, page)).toMatchObject({ ok: true });
+    expect(await router.receive({ type: 'settings/set-connector', url: world.url }, page)).toMatchObject({ ok: true });
   });
 
   const signIn = (user: { username: string; password: string }) => router.receive({ type: 'session/sign-in', username: user.username, password: user.password }, page);
@@ -53,7 +56,7 @@ describe('background message router', () => {
     const token = (session.items.get('session') as { token: string }).token;
     expect(token.length).toBeGreaterThan(20);
     expect(local.dump()).not.toContain(token);
-    expect(local.dump()).toContain(double.url);
+    expect(local.dump()).toContain(world.url);
     expect(JSON.stringify(reply)).not.toContain(token);
   });
 
@@ -62,10 +65,10 @@ describe('background message router', () => {
   });
 
   it('answers a malformed message with BAD_MESSAGE and the path, without calling the connector', async () => {
-    const before = double.calls.length;
+    const before = calls.length;
     expect(await router.receive({ type: 'api', route: 'dropTables' }, page)).toMatchObject({ ok: false, error: { code: 'BAD_MESSAGE', field: 'route' } });
     expect(await router.receive({ type: 'session/sign-in', username: 'x' }, page)).toMatchObject({ ok: false, error: { code: 'BAD_MESSAGE' } });
-    expect(double.calls.length).toBe(before);
+    expect(calls.length).toBe(before);
   });
 
   it('lets a content script read consent but not sign in, change settings or call admin routes', async () => {
@@ -80,28 +83,28 @@ describe('background message router', () => {
 
   it('validates a call against the contract before it leaves the browser and names the field', async () => {
     await signIn(users.marketer);
-    const before = double.calls.length;
+    const before = calls.length;
     const reply = await router.receive({ type: 'api', route: 'lookupPatient', query: { crmId: 'not an id' } }, contentScript);
     expect(reply).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', field: 'query.crmId' } });
     const unknownField = await router.receive(
-      { type: 'api', route: 'createCampaign', body: { name: 'x', templateId: 't-flu', audience: { kind: 'contact', crmId: authorizedContact.id }, purpose: 'marketing', sendNow: true } },
+      { type: 'api', route: 'createCampaign', body: { name: 'x', templateId: world.templateId, audience: { kind: 'contact', crmId: authorizedContact.id }, purpose: 'marketing', sendNow: true } },
       page,
     );
     expect(unknownField).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', field: 'body' } });
-    const badAudience = await router.receive({ type: 'api', route: 'preview', body: { templateId: 't-flu', audience: { kind: 'everyone' } } }, page);
+    const badAudience = await router.receive({ type: 'api', route: 'preview', body: { templateId: world.templateId, audience: { kind: 'everyone' } } }, page);
     expect(badAudience).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', field: 'body.audience.kind' } });
-    expect(double.calls.length).toBe(before);
+    expect(calls.length).toBe(before);
   });
 
   it('refuses a route the role does not allow without asking the connector', async () => {
     await signIn(users.clinician);
-    const before = double.calls.length;
+    const before = calls.length;
     const reply = await router.receive(
-      { type: 'api', route: 'createCampaign', body: { name: 'x', templateId: 't-flu', audience: { kind: 'contact', crmId: authorizedContact.id }, purpose: 'marketing' } },
+      { type: 'api', route: 'createCampaign', body: { name: 'x', templateId: world.templateId, audience: { kind: 'contact', crmId: authorizedContact.id }, purpose: 'marketing' } },
       contentScript,
     );
     expect(reply).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
-    expect(double.calls.length).toBe(before);
+    expect(calls.length).toBe(before);
   });
 
   it('says UNAUTHENTICATED before sign-in and after sign-out, and signs out at the connector', async () => {
@@ -109,7 +112,7 @@ describe('background message router', () => {
     await signIn(users.marketer);
     expect(await router.receive({ type: 'api', route: 'listTemplates' }, contentScript)).toMatchObject({ ok: true });
     expect(await router.receive({ type: 'session/sign-out' }, page)).toMatchObject({ ok: true, data: { signedIn: false } });
-    expect(double.calls.at(-1)).toMatchObject({ route: 'logout', status: 204 });
+    expect(calls.at(-1)).toEqual({ method: 'DELETE', path: '/session', status: 204 });
     expect(session.items.size).toBe(0);
     expect(await router.receive({ type: 'api', route: 'listTemplates' }, contentScript)).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
     // Open pages were told twice: at sign-in and at sign-out.

@@ -1,5 +1,4 @@
-// Synthetic people, templates and segments for the extension e2e, with canary values that must never reach extension storage, URLs or logs.
-import type { ContractDoubleSeed } from './contract-double.js';
+// Synthetic people, users, a template and a segment for the extension's tests against the real connector, with canary values that must never reach extension storage, URLs or logs.
 import type { ConnectorWorldInput } from './connector-world.js';
 import type { ContactFixture } from './lightning-page.js';
 
@@ -40,73 +39,10 @@ export const canaries = [
 ];
 
 export const users = {
-  admin: { username: 'ada.admin', password: 'admin-password-e2e', role: 'admin' as const },
+  /** The connector names its first admin `admin`; the world changes its one-time password to this one. */
+  admin: { username: 'admin', password: 'admin-password-e2e', role: 'admin' as const },
   marketer: { username: 'maria.marketer', password: 'marketer-password-e2e', role: 'marketer' as const },
   clinician: { username: 'dr.chen', password: 'clinician-password-e2e', role: 'clinician' as const },
-};
-
-const at = '2026-11-01T09:00:00.000Z';
-
-export const seed: ContractDoubleSeed = {
-  users: Object.values(users),
-  patients: {
-    [authorizedContact.id]: {
-      found: true,
-      patientId: 'p-1001',
-      consent: {
-        marketingAuthorized: true,
-        marketing: { state: 'active', grantedAt: '2025-06-30T00:00:00.000Z', expiresAt: '2027-06-30T00:00:00.000Z' },
-        emailOptedOut: false,
-        optedOutAt: null,
-      },
-      lastCampaign: { id: 'c-prev', name: 'Flu shot reminders 2026', sentAt: '2026-10-02T15:00:00.000Z' },
-    },
-    [optedOutContact.id]: {
-      found: true,
-      patientId: 'p-1002',
-      consent: {
-        marketingAuthorized: false,
-        marketing: { state: 'revoked', grantedAt: '2024-01-10T00:00:00.000Z', expiresAt: null },
-        emailOptedOut: true,
-        optedOutAt: '2026-09-14T00:00:00.000Z',
-      },
-      lastCampaign: null,
-    },
-  },
-  templates: [
-    {
-      id: 't-flu',
-      name: 'Flu clinic invitation',
-      purpose: 'marketing',
-      subject: 'Our flu clinic is open',
-      preheader: 'Walk in any weekday',
-      body: '<p>Hello {{patient.firstName}},</p><p>Our walk-in flu clinic is open weekdays 8am to 6pm. Call us at (800) 555-0100 to book.</p>',
-      mergeTags: ['patient.firstName'],
-      usesClinicalTags: false,
-      updatedAt: at,
-    },
-    {
-      id: 't-a1c',
-      name: 'Diabetes check-in',
-      purpose: 'screening-reminder',
-      subject: 'Time for your check-in',
-      preheader: '',
-      body: '<p>Hello {{patient.firstName}}, your last result was {{lab.hba1c}}.</p>',
-      mergeTags: ['patient.firstName', 'lab.hba1c'],
-      usesClinicalTags: true,
-      updatedAt: at,
-    },
-  ],
-  segments: [
-    {
-      id: 'seg-flu',
-      name: 'Adults seen in the last year',
-      description: '',
-      definition: { all: [{ type: 'age', min: 18 }, { type: 'lastVisit', withinDays: 365 }] },
-      lastCount: 1240,
-      updatedAt: at,
-    },
-  ],
 };
 
 /** The real connector's seed: the two contacts with their consent, other adults, a template, a segment and a campaign already sent. */
