@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { registerJourneyCommands } from '../../../connector/journeys/cli.js';
 import { JourneyEngine, type TickReport } from '../../../connector/journeys/journey-engine.js';
 import { startJourneyScheduler } from '../../../connector/journeys/scheduler.js';
+import { createTracking } from '../../../connector/delivery/tracking.js';
 import { SegmentRepository } from '../../../connector/segments/segment-repository.js';
 import { cliRunner } from '../../support/cli-runner.js';
-import { appointmentResource, conditionResource, hba1cResource, patientResource, prescriptionResource } from './fhir-resources.js';
+import { appointmentResource, conditionResource, encounterResource, hba1cResource, patientResource, prescriptionResource } from './fhir-resources.js';
 import { startJourneyWorld, type JourneyWorld } from './journey-world.js';
 
 const hour = 3_600_000;
@@ -248,4 +249,51 @@ describe('journey exits and clinical triggers', () => {
     expect(reports).toHaveLength(2);
     expect(reports[1]).toEqual({ caughtUp: expect.any(Number), ran: 0, queued: 0, exited: 0 });
   });
+
+  it('branches on a booked appointment and on a human click of the last message', async () => {
+    const { sessions } = w;
+    const journey = await w.journeys.service.create(sessions.marketer, {
+      name: 'Post-visit check-in',
+      purpose: 'care-gap-reminder',
+      trigger: { kind: 'encounter-follow-up', encounterTypes: ['698314001'], daysAfter: 1 },
+      steps: [
+        { kind: 'send', name: 'invite', templateVersionId: await template('Check-in', 'How are you feeling? Book a check-in at https://clinic.test/book') },
+        { kind: 'wait', name: 'a-day', hours: 24 },
+        { kind: 'branch', name: 'booked', on: 'booked', then: 'exit', else: 'clicked' },
+        { kind: 'branch', name: 'clicked', on: 'clicked', then: 'exit', else: 'nudge' },
+        { kind: 'send', name: 'nudge', templateVersionId: await template('Check-in nudge', 'We have check-in times this week.') },
+      ],
+    });
+    await w.journeys.service.approve(sessions.clinician, journey.id);
+    const t = w.now().getTime();
+    const visit = (p: string) => encounterResource(`e-${p}`, p, '698314001', new Date(t - 2 * hour).toISOString(), new Date(t - hour).toISOString());
+    w.put(patientResource('p-books'), visit('p-books'), patientResource('p-clicks'), visit('p-clicks'), patientResource('p-quiet'), visit('p-quiet'));
+    await w.sync();
+    const [books, clicks, quiet] = await Promise.all(['p-books', 'p-clicks', 'p-quiet'].map(idOf));
+    w.advance(23 * hour);
+    await w.journeys.engine.tick();
+    expect((await queuedOf(journey.id)).map((m) => m.patient).sort()).toEqual([books, clicks, quiet].sort());
+
+    // Clicks is sent the invite and clicks its link (a person, not a scanner); Books books a visit.
+    const tracking = createTracking({ db: w.app.db, cipher: w.app.cipher, publicUrl: 'https://outreach.clinic.test', now: w.now });
+    const message = (await w.sending.outbox.byIdempotencyKey((await queuedOf(journey.id)).find((m) => m.patient === clicks)!.key))!;
+    const html = await tracking.instrument(message, '<p><a href="https://clinic.test/book">Book</a></p>');
+    const token = /\/c\/([A-Za-z0-9_-]+)/.exec(html)![1]!;
+    expect((await tracking.handleClick(token, { userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Safari/605.1.15', method: 'GET' })).status).toBe(302);
+    w.put(appointmentResource('a-books', 'p-books', new Date(t + 5 * day).toISOString()));
+    await w.sync();
+
+    w.advance(2 * day);
+    await w.journeys.engine.tick();
+    const nudged = (await queuedOf(journey.id)).filter((m) => m.key.split(':')[4] === 'nudge').map((m) => m.patient);
+    expect(nudged).toEqual([quiet]);
+    const counts = await w.journeys.service.counts(sessions.marketer, journey.id);
+    expect(counts.steps.map((s) => [s.name, s.outcomes])).toEqual([
+      ['invite', { queued: 3 }],
+      ['a-day', { waited: 3 }],
+      ['booked', { else: 2, then: 1 }],
+      ['clicked', { else: 1, then: 1 }],
+      ['nudge', { queued: 1 }],
+    ]);
+  }, 60_000);
 });
