@@ -5,7 +5,7 @@ import type { ConnectorClient } from '../connector-client.js';
 import { createShadowHost } from '../page/shadow-host.js';
 import { timed } from '../page/work-timer.js';
 import { ehr } from '../selectors.js';
-import { ApprovalQueue } from '../ui/approval-queue.js';
+import { ApprovalGate } from '../ui/approval-gate.js';
 import { baseCss } from '../ui/theme.js';
 import type { Feature } from './feature.js';
 
@@ -22,7 +22,7 @@ function Launcher({ client }: { client: ConnectorClient }) {
             </button>
           </header>
           <section>
-            <ApprovalQueue client={client} />
+            <ApprovalGate client={client} />
           </section>
         </div>
       )}

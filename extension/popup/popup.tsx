@@ -1,4 +1,4 @@
-// The toolbar popup: connection status, sign in, sign out, and shortcuts to the side panel and options.
+// The toolbar popup: connection status, sign in, sign out, and shortcuts to the side panel (clinicians approve) and options.
 import browser from 'webextension-polyfill';
 import { mountPage, useSession } from '../ui/page-shell.js';
 import { SignIn } from '../ui/sign-in.js';
@@ -25,9 +25,11 @@ function Popup() {
         </>
       )}
       <div class="row" style="margin-top:10px">
-        <button class="secondary" onClick={openSidePanel}>
-          Approval queue
-        </button>
+        {session?.user?.role === 'clinician' && (
+          <button class="secondary" name="open-side-panel" onClick={openSidePanel}>
+            Approval queue
+          </button>
+        )}
         <button class="secondary" onClick={() => browser.runtime.openOptionsPage()}>
           Options
         </button>

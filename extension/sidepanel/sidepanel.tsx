@@ -1,6 +1,6 @@
 // The side panel: the clinician's approval queue next to any page (the EHR's included), after sign-in.
 import { messagingClient } from '../api.js';
-import { ApprovalQueue } from '../ui/approval-queue.js';
+import { ApprovalGate } from '../ui/approval-gate.js';
 import { mountPage, useSession } from '../ui/page-shell.js';
 import { SignIn } from '../ui/sign-in.js';
 
@@ -13,7 +13,7 @@ function SidePanel() {
     <div>
       <h3>Secure Outreach · Approvals</h3>
       <SignIn session={session} onChange={setSession} />
-      {session.signedIn && <ApprovalQueue key={session.user?.username} client={client} />}
+      {session.signedIn && <ApprovalGate key={session.user?.username} client={client} />}
     </div>
   );
 }

@@ -151,6 +151,8 @@ describe.runIf(haveChromium || ci)('extension in Chromium', () => {
 
     const popup = await extensionPage('popup/index.html');
     await signIn(popup, users.marketer);
+    // Marketers compose; the approval queue is the clinicians'.
+    expect(await popup.locator('button[name=open-side-panel]').count()).toBe(0);
     await shot(popup, '02-popup-marketer');
     await popup.close();
     const badge = await shadow.waitForText('consent-badge', '.badge', (t) => t.includes('Authorized'));
@@ -247,6 +249,7 @@ describe.runIf(haveChromium || ci)('extension in Chromium', () => {
     const popup = await extensionPage('popup/index.html');
     await popup.click('button[name=sign-out]');
     await signIn(popup, users.clinician);
+    await popup.locator('button[name=open-side-panel]').waitFor();
     await popup.close();
 
     const ehr = await context.newPage();

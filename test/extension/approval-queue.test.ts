@@ -4,6 +4,7 @@ import { h, render } from 'preact';
 import { act } from 'preact/test-utils';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ConnectorClient } from '../../extension/connector-client.js';
+import { ApprovalGate } from '../../extension/ui/approval-gate.js';
 import { ApprovalQueue } from '../../extension/ui/approval-queue.js';
 import { users } from '../e2e/support/outreach-fixtures.js';
 import { signedInClient, startTestConnector, type TestConnector } from './support/connector-client.js';
@@ -94,5 +95,18 @@ describe('approval queue', () => {
     // The connector's own refusal, as it words it.
     await vi.waitFor(() => expect(card()!.querySelector('[role=alert]')?.textContent).toMatch(/approved/));
     expect((await clinician.call('getCampaign', { params: { id } })).status).toBe('approved');
+  });
+
+  it('shows the queue to a clinician only: a marketer is told who approves', async () => {
+    const other = document.createElement('div');
+    document.body.append(other);
+    render(h(ApprovalGate, { client: marketer }), other);
+    await vi.waitFor(() => expect(other.querySelector('[data-part=role]')?.textContent).toBe('Approving campaigns needs the clinician role; you are signed in as marketer.'));
+    expect(other.querySelector('button[name=approve]')).toBeNull();
+    render(null, other);
+    render(h(ApprovalGate, { client: clinician }), other);
+    await vi.waitFor(() => expect(other.querySelector(`[data-campaign="${id}"]`)).not.toBeNull());
+    render(null, other);
+    other.remove();
   });
 });
