@@ -84,7 +84,18 @@ export function campaignHandlers(app: App): Handlers {
       );
     },
     getCampaign: ({ params }, context) => one(context, (s, session) => s.campaigns.get(session, params.id)),
-    submitCampaign: ({ params }, context) => one(context, (s, session) => s.campaigns.submit(session, params.id)),
+    // A draft whose template or segment was archived since it was created is not put up for approval.
+    submitCampaign: ({ params }, context) =>
+      one(context, async (s, session) => {
+        const draft = await s.campaigns.get(session, params.id);
+        const version = await s.templates.getVersion(draft.templateVersionId);
+        if (!(await templates.list()).some((t) => t.id === version.templateId)) throw fail('CONFLICT', 'the template of this draft is archived: choose another template', { field: 'templateId' });
+        if (draft.audience.kind === 'segment') {
+          const segmentId = (await segmentVersions.getVersion(draft.audience.segmentVersionId)).segmentId;
+          if (!(await segmentVersions.list()).some((x) => x.id === segmentId)) throw fail('CONFLICT', 'the segment of this draft is archived: choose another segment', { field: 'audience.segmentId' });
+        }
+        return s.campaigns.submit(session, params.id);
+      }),
     approveCampaign: ({ params, body }, context) => one(context, (s, session) => s.campaigns.approve(session, params.id, body.comment)),
     rejectCampaign: ({ params, body }, context) => one(context, (s, session) => s.campaigns.reject(session, params.id, body.comment)),
     scheduleCampaign: ({ params, body }, context) => one(context, (s, session) => s.campaigns.schedule(session, params.id, body.at ? new Date(body.at) : undefined)),

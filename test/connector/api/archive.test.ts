@@ -45,6 +45,7 @@ describe('archiving segments and templates over HTTP', () => {
     const audience = { kind: 'segment', segmentId };
     const campaign = await call('POST', '/campaigns', asMarketer({ name: 'Spring campaign', templateId, audience, purpose: 'marketing' }));
     expect(campaign.status).toBe(201);
+    const draft = await call('POST', '/campaigns', asMarketer({ name: 'Spring draft', templateId, audience, purpose: 'marketing' }));
     const id = campaign.json.id as string;
     await call('POST', `/campaigns/${id}/submit`, asMarketer());
     expect((await call('POST', `/campaigns/${id}/approve`, { token: world.tokens.clinician, body: { comment: 'Fine' } })).json.status).toBe('approved');
@@ -66,7 +67,10 @@ describe('archiving segments and templates over HTTP', () => {
     const sameName = await call('POST', '/templates', asMarketer({ name: 'Spring news', purpose: 'marketing', subject: 'Again', body: '<p>Again</p>' }));
     expect(sameName.status).toBe(409);
 
-    // No new campaign, forecast, preview or one-off may name them.
+    // No new campaign, forecast, preview or one-off may name them, and a draft made before is not put up for approval.
+    const submitted = await call('POST', `/campaigns/${draft.json.id}/submit`, asMarketer());
+    expect([submitted.status, fieldOf(submitted.json)]).toEqual([409, 'templateId']);
+    expect((await call('GET', `/campaigns/${draft.json.id}`, asMarketer())).json.status).toBe('draft');
     const other = await call('POST', '/templates', asMarketer({ name: 'Summer news', purpose: 'marketing', subject: 'Summer', body: '<p>Summer hours.</p>' }));
     const newCampaign = await call('POST', '/campaigns', asMarketer({ name: 'Too late', templateId, audience: { kind: 'contact', crmId: '003000000000001AAA' }, purpose: 'marketing' }));
     expect([newCampaign.status, codeOf(newCampaign.json), fieldOf(newCampaign.json)]).toEqual([404, 'NOT_FOUND', 'templateId']);
