@@ -4,6 +4,8 @@ import { once } from 'node:events';
 import type { Command } from 'commander';
 import { action, type CliContext } from '../cli-context.js';
 import { asOutreachError, fail } from '../errors.js';
+import { openJourneys } from '../journeys/open-journeys.js';
+import { startJourneyScheduler } from '../journeys/scheduler.js';
 import { isLoopback, startApiServer } from './server.js';
 
 export function registerServeCommands(program: Command, ctx: CliContext): void {
@@ -44,12 +46,19 @@ export function registerServeCommands(program: Command, ctx: CliContext): void {
             })
           : undefined;
         sending?.start();
-        ctx.out({ url, api: `${url}/api/v1`, tls: Boolean(tls), delivering: Boolean(sending) }, (r: { api: string; tls: boolean; delivering: boolean }) =>
-          `serving the connector API at ${r.api}${r.tls ? '' : ' (plain HTTP, loopback only)'}${r.delivering ? '; delivery worker running' : ''}`,
+        // Journeys follow facts written by syncs in this process and wake on a schedule for due steps.
+        const journeys = opts.deliver ? await openJourneys(app) : undefined;
+        const scheduler = journeys ? startJourneyScheduler(journeys.engine, { log: app.log }) : undefined;
+        ctx.out(
+          { url, api: `${url}/api/v1`, tls: Boolean(tls), delivering: Boolean(sending), journeys: Boolean(scheduler) },
+          (r: { api: string; tls: boolean; delivering: boolean; journeys: boolean }) =>
+            `serving the connector API at ${r.api}${r.tls ? '' : ' (plain HTTP, loopback only)'}${r.delivering ? '; delivery worker running' : ''}${r.journeys ? '; journey scheduler running' : ''}`,
         );
         app.log.info({ tls: Boolean(tls) }, 'api listening');
         const signal = await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
         app.log.info({ signal: String(signal[0] ?? 'signal') }, 'api stopping');
+        await scheduler?.stop();
+        journeys?.close();
         await sending?.stop();
         await server.close();
       }),

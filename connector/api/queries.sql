@@ -53,7 +53,7 @@ UPDATE endpoint_runs SET last_sync_status = $3, last_sync_at = $4, last_sync_err
 
 -- name: lastCampaign
 SELECT c.id::text AS id, c.name, o.finished_at AS sent_at
-  FROM delivery_outbox o JOIN campaigns c ON c.id::text = o.campaign_id
+  FROM delivery_outbox o JOIN campaigns c ON o.campaign_id = 'campaign/' || c.id::text
  WHERE o.patient_id = $1 AND o.state IN ('delivered', 'notice_sent') AND o.finished_at IS NOT NULL
  ORDER BY o.finished_at DESC
  LIMIT 1;

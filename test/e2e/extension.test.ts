@@ -164,10 +164,8 @@ describe.runIf(haveChromium || ci)('extension in Chromium', () => {
     await shot(sf, '03-consent-badge');
   });
 
-  // Known connector defect: the lookup's lastCampaign query joins delivery_outbox.campaign_id to the bare campaign id,
-  // but the send pipeline writes `campaign/<id>` there, so a campaign really delivered never shows. This test turns red
-  // ("expected to fail") when the query is fixed: then drop `.fails`.
-  it.fails('shows the campaign that last reached the contact (delivered before the test through the real pipeline)', async () => {
+  // The badge's last campaign comes from the outbox, where the send pipeline keys messages by `campaign/<id>`.
+  it('shows the campaign that last reached the contact (delivered before the test through the real pipeline)', async () => {
     const badge = await shadow.text('consent-badge', '.badge');
     expect(badge).toContain(`Last campaign: ${connectorSeed.previousCampaign} (${today()})`);
   });

@@ -6,6 +6,7 @@ import { storeKinds } from '../../support/postgres.js';
 import { syntheticFacts } from '../store/synthetic-facts.js';
 import { TemplateStore } from '../../../connector/compose/template-store.js';
 import { startApiWorld, type ApiWorld } from './api-world.js';
+import { outboxCampaignId } from '../../../connector/campaigns/campaign-service.js';
 
 const crmId = '003000000000001AAA';
 const codeOf = (json: any): string | undefined => json?.issue?.[0]?.details?.coding?.[0]?.code;
@@ -89,7 +90,7 @@ describe.each(storeKinds)('patients, consent, senders and audit over HTTP on %s'
       world.app.db.query(
         `INSERT INTO delivery_outbox (idempotency_key, message_id, campaign_id, template_version, patient_id, purpose, delivery_mode, state, next_attempt_at, created_at, updated_at, finished_at)
          VALUES ($1, $2, $3, $4, $5, 'appointment-reminder', 'tls-or-escrow', $6, now(), now(), now(), $7)`,
-        [`k-${n}`, `<m${n}@clinic.example>`, campaignId, version.versionId, patientId, state, finishedAt],
+        [`k-${n}`, `<m${n}@clinic.example>`, outboxCampaignId(campaignId), version.versionId, patientId, state, finishedAt],
       );
     await message(spring, 'delivered', '2026-03-01T10:00:00Z', 1);
     await message(autumn, 'notice_sent', '2026-09-01T10:00:00Z', 2);
