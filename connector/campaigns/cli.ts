@@ -1,8 +1,8 @@
 // `outreach campaign create|edit|submit|approve|reject|withdraw|schedule|cancel|status|list|forecast|send` and `outreach send run|dkim-key`: campaigns and the send pipeline from the command line, as a signed-in user.
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { action, type CliContext } from '../cli-context.js';
+import { asCliUser, stdinUserIo, type CliUserIo } from '../cli-sign-in.js';
 import { isPurpose, purposeList } from '../consent/purposes.js';
 import { deliveryModes, type DeliveryMode } from '../delivery/tls-policy.js';
 import { fail } from '../errors.js';
@@ -15,23 +15,8 @@ import { campaignStatuses } from './campaign-service.js';
 import type { DeliveryForecast } from './forecast.js';
 import { exclusionReasons } from './recipients.js';
 
-export interface CampaignCliIo {
-  /** The password of `--user`: one line from stdin (pipe it, or type it at the prompt). */
-  readPassword(username: string): Promise<string>;
-  /** Resolves when the operator asks to stop (Ctrl-C). */
-  interrupted(): Promise<void>;
-}
-
-const stdinIo: CampaignCliIo = {
-  readPassword: (username) =>
-    new Promise((resolve, reject) => {
-      if (process.stdin.isTTY) process.stderr.write(`password for ${username}: `);
-      const rl = createInterface({ input: process.stdin, terminal: false });
-      rl.once('line', (line) => (rl.close(), resolve(line)));
-      rl.once('close', () => reject(fail('LOGIN_FAILED', 'no password on stdin')));
-    }),
-  interrupted: () => new Promise((resolve) => process.once('SIGINT', () => resolve())),
-};
+/** What the campaign commands read from the operator: the `--user` password and Ctrl-C. */
+export type CampaignCliIo = CliUserIo;
 
 interface UserOption {
   user: string;
@@ -102,17 +87,10 @@ function forecastText(f: DeliveryForecast): string {
   ].join('\n');
 }
 
-export function registerCampaignCommands(program: Command, ctx: CliContext, io: CampaignCliIo = stdinIo): void {
+export function registerCampaignCommands(program: Command, ctx: CliContext, io: CampaignCliIo = stdinUserIo): void {
   /** Signs in as `--user` (audited like any sign-in), runs `fn` with the session, signs out. */
-  const asUser = async <T>(user: string, fn: (s: SendingService, session: Session, app: App) => Promise<T>): Promise<T> => {
-    const app = await ctx.app();
-    const { token, session } = await app.users.login(user, await io.readPassword(user));
-    try {
-      return await fn(await app.sending(), session, app);
-    } finally {
-      await app.users.logout(token);
-    }
-  };
+  const asUser = <T>(user: string, fn: (s: SendingService, session: Session, app: App) => Promise<T>): Promise<T> =>
+    asCliUser(ctx, io, user, async (session, app) => fn(await app.sending(), session, app));
   const show = (c: Campaign) => ctx.out(c, campaignLine);
 
   const campaign = program.command('campaign').description('campaigns: create, submit for clinician approval, schedule, send, report');

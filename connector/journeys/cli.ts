@@ -1,9 +1,9 @@
 // `outreach journey create|edit|approve|pause|resume|status|list|run`: automated journeys from the command line, as a signed-in user; `run` is the scheduler.
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { action, type CliContext } from '../cli-context.js';
+import { asCliUser, stdinUserIo, type CliUserIo } from '../cli-sign-in.js';
 import { TemplateStore } from '../compose/template-store.js';
 import { purposeList } from '../consent/purposes.js';
 import { deliveryModes, type DeliveryMode } from '../delivery/tls-policy.js';
@@ -14,23 +14,8 @@ import type { Journey, JourneyCounts, JourneyInput } from './journey-service.js'
 import { openJourneys, type Journeys } from './open-journeys.js';
 import { startJourneyScheduler } from './scheduler.js';
 
-export interface JourneyCliIo {
-  /** The password of `--user`: one line from stdin. */
-  readPassword(username: string): Promise<string>;
-  /** Resolves when the operator asks to stop (Ctrl-C). */
-  interrupted(): Promise<void>;
-}
-
-const stdinIo: JourneyCliIo = {
-  readPassword: (username) =>
-    new Promise((resolve, reject) => {
-      if (process.stdin.isTTY) process.stderr.write(`password for ${username}: `);
-      const rl = createInterface({ input: process.stdin, terminal: false });
-      rl.once('line', (line) => (rl.close(), resolve(line)));
-      rl.once('close', () => reject(fail('LOGIN_FAILED', 'no password on stdin')));
-    }),
-  interrupted: () => new Promise((resolve) => process.once('SIGINT', () => resolve())),
-};
+/** What the journey commands read from the operator: the `--user` password and Ctrl-C. */
+export type JourneyCliIo = CliUserIo;
 
 interface DefinitionOptions {
   definition?: string;
@@ -96,19 +81,17 @@ const definitionOptions = (cmd: Command): Command =>
     .option('--purpose <purpose>', purposeList.join(' | '))
     .option('--mode <mode>', `${deliveryModes.join(' | ')} (default tls-or-escrow)`);
 
-export function registerJourneyCommands(program: Command, ctx: CliContext, io: JourneyCliIo = stdinIo): void {
+export function registerJourneyCommands(program: Command, ctx: CliContext, io: JourneyCliIo = stdinUserIo): void {
   /** Signs in as `--user` (audited like any sign-in), runs `fn` with the session, signs out. */
-  const asUser = async <T>(user: string, fn: (j: Journeys, session: Session, app: App) => Promise<T>): Promise<T> => {
-    const app = await ctx.app();
-    const { token, session } = await app.users.login(user, await io.readPassword(user));
-    const journeys = await openJourneys(app, { listen: false });
-    try {
-      return await fn(journeys, session, app);
-    } finally {
-      journeys.close();
-      await app.users.logout(token);
-    }
-  };
+  const asUser = <T>(user: string, fn: (j: Journeys, session: Session, app: App) => Promise<T>): Promise<T> =>
+    asCliUser(ctx, io, user, async (session, app) => {
+      const journeys = await openJourneys(app, { listen: false });
+      try {
+        return await fn(journeys, session, app);
+      } finally {
+        journeys.close();
+      }
+    });
   const show = (j: Journey) => ctx.out(j, journeyLine);
 
   const journey = program.command('journey').description('automated journeys: reminders started by EHR changes (appointments, refills, screenings, follow-ups, segment entry)');
