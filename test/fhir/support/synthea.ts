@@ -2,16 +2,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bundle } from 'fhir/r4.js';
+import { flattenBundles, readSyntheaBundles, syntheaFixtureDir } from '../../../connector/demo/synthea-fixtures.js';
 
-export const syntheaDir = '/work/shared/fixtures/synthea';
+export const syntheaDir = syntheaFixtureDir;
 
-/** Every bundle: patient bundles plus the practitioner, hospital and group files. */
+/** Every bundle: patient bundles plus the practitioner, hospital and group files; a test without them fails loudly. */
 export function syntheaBundles(): Bundle[] {
-  return readdirSync(syntheaDir)
-    .filter((f) => f.endsWith('.json'))
-    .sort()
-    .map((f) => JSON.parse(readFileSync(join(syntheaDir, f), 'utf8')) as Bundle)
-    .filter((b) => b.resourceType === 'Bundle');
+  const bundles = readSyntheaBundles(syntheaDir);
+  if (bundles.length === 0) throw new Error(`no Synthea fixtures in ${syntheaDir}`);
+  return bundles;
 }
 
 /** The bundle of one patient by file-name prefix (`Fannie_Waelchi`). */
@@ -21,27 +20,13 @@ export function syntheaPatientBundle(prefix: string): Bundle {
   return JSON.parse(readFileSync(join(syntheaDir, file), 'utf8')) as Bundle;
 }
 
+/** A resource as the FHIR test server takes it (any resource type, loosely typed). */
 type Resource = { resourceType: string; id?: string; meta?: { lastUpdated?: string }; [k: string]: unknown };
 
 /**
  * What a FHIR server holds after loading the bundles: `urn:uuid:` references rewritten to `Type/id` and a
- * `meta.lastUpdated` on every resource.
+ * `meta.lastUpdated` on every resource (the demo EHR's own flattening).
  */
 export function flattenForServer(bundles: readonly Bundle[], lastUpdated = '2024-01-01T00:00:00Z'): Resource[] {
-  const byFullUrl = new Map<string, string>();
-  for (const b of bundles) for (const e of b.entry ?? []) if (e.fullUrl && e.resource?.id) byFullUrl.set(e.fullUrl, `${e.resource.resourceType}/${e.resource.id}`);
-  const out: Resource[] = [];
-  for (const b of bundles) {
-    for (const e of b.entry ?? []) {
-      if (!e.resource) continue;
-      const text = JSON.stringify(e.resource).replace(/"reference":"(urn:uuid:[^"]+)"/g, (m, ref: string) => {
-        const target = byFullUrl.get(ref);
-        return target ? `"reference":"${target}"` : m;
-      });
-      const r = JSON.parse(text) as Resource;
-      r.meta = { ...(r.meta ?? {}), lastUpdated };
-      out.push(r);
-    }
-  }
-  return out;
+  return flattenBundles(bundles, lastUpdated) as unknown as Resource[];
 }
