@@ -1,6 +1,7 @@
 // The demo EHR's generated patients: deterministic synthetic FHIR R4 resources with the traits the scenario segments on, and their ground truth.
 import type { FhirResource as Resource } from 'fhir/r4.js';
 import { writeConsent } from '../../fhir/consent.js';
+import { seededRandom } from './seeded-random.js';
 
 export interface PopulationOptions {
   patients: number;
@@ -47,18 +48,6 @@ const payers = [
 const practitionerCount = 12;
 const dayMs = 86_400_000;
 
-/** mulberry32: a small, fast, deterministic generator. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** The practitioners and payer organisations every generated patient refers to. */
@@ -79,7 +68,7 @@ function sharedResources(): Resource[] {
 }
 
 export function generatePopulation(options: PopulationOptions): Population {
-  const rand = generator(options.seed ?? 20261123);
+  const rand = seededRandom(options.seed ?? 20261123);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const now = options.now.getTime();
   const resources = sharedResources();

@@ -10,6 +10,7 @@ import { SegmentRepository } from '../../connector/segments/segment-repository.j
 import { SegmentService } from '../../connector/segments/segment-service.js';
 import { openDb, type Db } from '../../connector/store/db.js';
 import { SegmentIndex, type IndexedFacts } from '../../connector/segments/segment-index.js';
+import { seededRandom } from '../../connector/demo/seeded-random.js';
 
 const PATIENTS = Number(process.argv[2] ?? 1_000_000);
 const RUNS = 60;
@@ -19,18 +20,6 @@ const postgresUrl = 'postgres://postgres@127.0.0.1:5432/test';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-/** mulberry32: a small seeded PRNG, so every run generates the same patients. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const states = ['MA', 'NY', 'CA', 'TX', 'FL', 'WA', 'IL', 'PA', 'OH', 'GA', 'NC', 'MI', 'NJ', 'VA', 'AZ', 'TN', 'IN', 'MO', 'MD', 'WI'];
 const payers = ['Medicare', 'Medicaid', 'Blue Cross Blue Shield', 'Aetna', 'Cigna', 'UnitedHealthcare', 'Humana', 'Anthem'];
@@ -49,7 +38,7 @@ const dateBefore = (r: () => number, maxDaysAgo: number) => iso(asOfDay - Math.f
 
 /** One synthetic patient, a pure function of its id. */
 function syntheticPatient(id: number): PatientFacts {
-  const r = prng(id * 2654435761);
+  const r = seededRandom(id * 2654435761);
   const diabetic = r() < 0.12;
   const birthDay = asOfDay - Math.floor(r() * 95 * 365.25);
   const visited = r() < 0.85;
