@@ -2,11 +2,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../../connector/app.js';
-import type { CliContext } from '../../../connector/cli-context.js';
 import { registerTemplateCommands } from '../../../connector/compose/cli.js';
+import { cliRunner } from '../../support/cli-runner.js';
 import { hasPostgres, openTestStore } from '../../support/postgres.js';
 
 describe('template commands', () => {
@@ -23,37 +21,7 @@ describe('template commands', () => {
   });
 
   /** Runs one command line; returns what it printed and its exit code. */
-  async function run(args: string[], json = true): Promise<{ out: unknown; text: string; exitCode: number }> {
-    const printed: string[] = [];
-    const program = new Command('outreach').option('--json').exitOverride();
-    const ctx: CliContext = {
-      config: () => {
-        throw new Error('not used');
-      },
-      app: async () => ({ db: store.db }) as unknown as App,
-      json: () => json,
-      out: (result, human) => void printed.push(json || !human ? JSON.stringify(result) : human(result)),
-      progress: () => ({ update: () => undefined, stop: () => undefined }),
-      close: async () => undefined,
-    };
-    registerTemplateCommands(program, ctx);
-    const errors: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    const writeErr = process.stderr.write.bind(process.stderr);
-    process.stdout.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stdout.write;
-    process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write;
-    process.exitCode = 0;
-    try {
-      await program.parseAsync(['node', 'outreach', ...args]);
-    } finally {
-      process.stdout.write = write;
-      process.stderr.write = writeErr;
-    }
-    const exitCode = Number(process.exitCode ?? 0);
-    process.exitCode = 0;
-    const text = [...printed, ...errors].join('\n');
-    return { out: printed.length ? (json ? JSON.parse(printed[0]!) : printed[0]) : errors.length ? JSON.parse(errors[0]!) : undefined, text, exitCode };
-  }
+  const run = cliRunner([registerTemplateCommands], () => ({ db: store.db }));
 
   it('creates from a JSON file, updates one field from a file, shows and lists the versions', async () => {
     const file = join(dir, 'flu.json');
