@@ -1,7 +1,6 @@
 // Preview for one real recipient: only a role that may see PHI, always audited (denials too), never without the audit row.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditLog, type AuditLog, type AuditRecord } from '../../../connector/audit/audit-log.js';
-import { OutreachError } from '../../../connector/errors.js';
 import { authorize } from '../../../connector/users/authorize.js';
 import type { Session } from '../../../connector/users/authorize.js';
 import type { Role } from '../../../connector/users/permissions.js';
@@ -10,20 +9,11 @@ import { TemplateStore } from '../../../connector/compose/template-store.js';
 import { hasPostgres, openTestStore } from '../../support/postgres.js';
 import { createTestCipher } from '../../support/test-cipher.js';
 import { practiceContext, syntheticFacts } from './facts-fixture.js';
+import { rejected } from '../../support/outreach-error.js';
 
 function session(role: Role, username = `${role}1`, idleExpiresAt = new Date(Date.now() + 60_000)): Session {
   const now = new Date();
   return { id: 's1', userId: 'u1', username, role, createdAt: now, lastSeenAt: now, idleExpiresAt, absoluteExpiresAt: new Date(Date.now() + 3_600_000), mustChangePassword: false };
-}
-
-async function rejected(p: Promise<unknown>): Promise<OutreachError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof OutreachError) return err;
-    throw err;
-  }
-  throw new Error('expected an OutreachError');
 }
 
 describe('template preview', () => {

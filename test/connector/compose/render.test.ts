@@ -1,10 +1,10 @@
 // Rendering: values escaped in HTML, fallbacks, dates in the patient's locale, headers without CR/LF, From on the verified domain.
 import { describe, expect, it } from 'vitest';
-import { OutreachError } from '../../../connector/errors.js';
 import { phi } from '../../../fhir/phi.js';
 import { compileTemplate, displayName, headerValue, renderMessage } from '../../../connector/compose/render.js';
 import type { TemplateContent } from '../../../connector/compose/template.js';
 import { practiceContext, syntheticFacts } from './facts-fixture.js';
+import { thrown } from '../../support/outreach-error.js';
 
 const template: TemplateContent = {
   subject: 'A note from [practice name]',
@@ -12,16 +12,6 @@ const template: TemplateContent = {
   html: '<html><body><p>Hi [first name|there],</p><p>Next: [next appointment|not booked]</p><a href="[unsubscribe link]">Unsubscribe</a></body></html>',
   text: 'Hi [first name|there],\nNext: [next appointment|not booked]\nUnsubscribe: [unsubscribe link]',
 };
-
-function thrown(fn: () => unknown): OutreachError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof OutreachError) return err;
-    throw err;
-  }
-  throw new Error('expected an OutreachError');
-}
 
 describe('rendering', () => {
   it('merges values, puts the preheader first in the body and keeps the From address on the verified domain', () => {

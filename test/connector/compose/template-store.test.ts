@@ -1,9 +1,9 @@
 // Saved templates: every edit a new version with its content hash, PHI in headers refused, the same on PGlite and PostgreSQL.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OutreachError } from '../../../connector/errors.js';
 import { TemplateStore, templateContentHash } from '../../../connector/compose/template-store.js';
 import type { TemplateContent } from '../../../connector/compose/template.js';
 import { openTestStore, storeKinds } from '../../support/postgres.js';
+import { rejected } from '../../support/outreach-error.js';
 
 const content: TemplateContent = {
   subject: 'Flu shots at [practice name]',
@@ -11,16 +11,6 @@ const content: TemplateContent = {
   html: '<p>Hi [first name|there], flu shots are here.</p>',
   text: 'Hi [first name|there], flu shots are here.',
 };
-
-async function rejected(p: Promise<unknown>): Promise<OutreachError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof OutreachError) return err;
-    throw err;
-  }
-  throw new Error('expected an OutreachError');
-}
 
 describe('content hash', () => {
   it('is stable for the same content and changes with every field', () => {

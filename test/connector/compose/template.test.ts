@@ -1,6 +1,5 @@
 // Templates: merge-tag parsing with positions, the PHI analysis, the header-field block and the delivery-mode rules.
 import { describe, expect, it } from 'vitest';
-import { OutreachError } from '../../../connector/errors.js';
 import { deliveryModes as deliveryPolicyModes } from '../../../connector/delivery/tls-policy.js';
 import { mergeTagCatalog, mergeTags } from '../../../connector/compose/merge-tags.js';
 import {
@@ -13,6 +12,7 @@ import {
   scannableText,
   type TemplateContent,
 } from '../../../connector/compose/template.js';
+import { thrown } from '../../support/outreach-error.js';
 
 const base: TemplateContent = {
   subject: 'Flu shots at [practice name]',
@@ -20,16 +20,6 @@ const base: TemplateContent = {
   html: '<p>Hi [first name|there],</p><p>Flu shots are here. <a href="[unsubscribe link]">Unsubscribe</a></p>',
   text: 'Hi [first name|there],\nFlu shots are here.\nUnsubscribe: [unsubscribe link]',
 };
-
-function thrown(fn: () => unknown): OutreachError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof OutreachError) return err;
-    throw err;
-  }
-  throw new Error('expected an OutreachError');
-}
 
 describe('template parsing', () => {
   it('names the field and line:column of an unknown tag, and suggests the nearest registered one', () => {
