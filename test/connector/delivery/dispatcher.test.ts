@@ -1,45 +1,13 @@
 // The dispatcher end to end on loopback sinks: consent at dispatch, revocation of queued mail, opportunistic PHI-free mail, back-off on 4xx, giving up with the reason, DKIM.
-import { createHash, createVerify } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDkimSigner } from '../../../connector/delivery/dkim.js';
 import { Dispatcher, type ConsentGate } from '../../../connector/delivery/dispatcher.js';
 import type { RenderedMessage } from '../../../connector/delivery/mime.js';
 import { createOutbox, type Outbox, type OutboxMessage } from '../../../connector/delivery/outbox.js';
 import { openDb, type Db } from '../../../connector/store/db.js';
+import { verifyDkim } from '../../support/dkim-check.js';
 import { testDkimKey } from '../../support/test-ca.js';
 import { clearDelivery, startDeliveryWorld, type DeliveryWorld } from './world.js';
-
-/** An independent DKIM check (RFC 6376 relaxed/relaxed, rsa-sha256): body hash and signature over the signed headers. */
-function verifyDkim(raw: string, publicKey: ReturnType<typeof testDkimKey>['publicKey']): { d: string; s: string } {
-  const split = raw.indexOf('\r\n\r\n');
-  const head = raw.slice(0, split + 2);
-  const body = raw.slice(split + 4);
-  const fields = head.split(/\r\n(?=[^ \t])/).filter(Boolean).map((f) => f.replace(/\r\n$/, ''));
-  const sigField = fields.find((f) => /^dkim-signature:/i.test(f))!;
-  const tags = Object.fromEntries(
-    sigField.slice(sigField.indexOf(':') + 1).replace(/\s+/g, '').split(';').filter(Boolean).map((t) => [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)]),
-  ) as Record<string, string>;
-  expect(tags.a).toBe('rsa-sha256');
-  expect(tags.c).toBe('relaxed/relaxed');
-  const relaxBody = body.split('\r\n').map((l) => l.replace(/[ \t]+/g, ' ').replace(/ $/, '')).join('\r\n').replace(/(\r\n)*$/, '\r\n');
-  expect(createHash('sha256').update(relaxBody).digest('base64')).toBe(tags.bh);
-  const relaxHeader = (f: string) => {
-    const i = f.indexOf(':');
-    return `${f.slice(0, i).trim().toLowerCase()}:${f.slice(i + 1).replace(/\r\n/g, '').replace(/[ \t]+/g, ' ').trim()}`;
-  };
-  const pool = [...fields];
-  const signed = tags.h!.split(':').map((name) => {
-    for (let i = pool.length - 1; i >= 0; i--) {
-      if (pool[i]!.slice(0, pool[i]!.indexOf(':')).trim().toLowerCase() === name.toLowerCase()) return relaxHeader(pool.splice(i, 1)[0]!);
-    }
-    return undefined;
-  }).filter((x): x is string => x !== undefined);
-  const sigNoB = relaxHeader(sigField).replace(/b=[^;]*$/, 'b=').replace(/b=[^;]*;/, (m) => (m.startsWith('bh=') ? m : 'b=;'));
-  const input = signed.map((h) => `${h}\r\n`).join('') + sigNoB;
-  const ok = createVerify('RSA-SHA256').update(input).verify(publicKey, tags.b!, 'base64');
-  expect(ok).toBe(true);
-  return { d: tags.d!, s: tags.s! };
-}
 
 describe('dispatcher', () => {
   let world: DeliveryWorld;
@@ -183,7 +151,8 @@ describe('dispatcher', () => {
     }).drain();
     const [msg] = world.sinks.valid.messages;
     const raw = msg!.raw.toString('utf8');
-    expect(verifyDkim(raw, key.publicKey)).toEqual({ d: 'sender.outreach.test', s: 's2026' });
+    const { d, s } = verifyDkim(raw, key.publicKey);
+    expect({ d, s }).toEqual({ d: 'sender.outreach.test', s: 's2026' });
     const row = (await outbox.byIdempotencyKey('c:1:valid.test|newsletter'))!;
     expect(raw).toContain(`Message-ID: ${row.messageId}`);
     expect(raw).toMatch(/List-Unsubscribe: <https:\/\/outreach\.test\/u\/\d+-signed>/);

@@ -1,5 +1,4 @@
 // The send pipeline built from the app: DKIM keys sealed in the store and verifiable from the published record, sending that waits for a sender instead of failing, one-off sends under the approval, consent and TLS rules, and the loop's bounce listener and signed webhooks.
-import { createHash, createPublicKey, createVerify } from 'node:crypto';
 import http from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { simpleParser } from 'mailparser';
@@ -11,32 +10,8 @@ import { tableConnectTarget } from '../../../connector/delivery/mx-resolver.js';
 import { SIGNATURE_HEADER, verifyWebhook } from '../../../connector/delivery/webhooks.js';
 import { createSendingService, type SendingService } from '../../../connector/sending/sending-service.js';
 import { phi } from '../../../fhir/phi.js';
+import { dkimRecordKey, verifyDkim } from '../../support/dkim-check.js';
 import { startCampaignWorld, type CampaignWorld } from '../campaigns/campaign-world.js';
-
-/** An independent DKIM check (RFC 6376 relaxed/relaxed, rsa-sha256) against the public key of a DNS record value. */
-function verifyDkim(raw: string, dnsValue: string): Record<string, string> {
-  const split = raw.indexOf('\r\n\r\n');
-  const head = raw.slice(0, split + 2);
-  const body = raw.slice(split + 4);
-  const fields = head.split(/\r\n(?=[^ \t])/).filter(Boolean).map((f) => f.replace(/\r\n$/, ''));
-  const sigField = fields.find((f) => /^dkim-signature:/i.test(f))!;
-  const tags = Object.fromEntries(
-    sigField.slice(sigField.indexOf(':') + 1).replace(/\s+/g, '').split(';').filter(Boolean).map((t) => [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)]),
-  ) as Record<string, string>;
-  const relaxBody = body.split('\r\n').map((l) => l.replace(/[ \t]+/g, ' ').replace(/ $/, '')).join('\r\n').replace(/(\r\n)*$/, '\r\n');
-  expect(createHash('sha256').update(relaxBody).digest('base64')).toBe(tags.bh);
-  const relax = (f: string) => `${f.slice(0, f.indexOf(':')).trim().toLowerCase()}:${f.slice(f.indexOf(':') + 1).replace(/\r\n/g, '').replace(/[ \t]+/g, ' ').trim()}`;
-  const pool = [...fields];
-  const signed = tags.h!.split(':').map((name) => {
-    for (let i = pool.length - 1; i >= 0; i--) if (pool[i]!.slice(0, pool[i]!.indexOf(':')).trim().toLowerCase() === name) return relax(pool.splice(i, 1)[0]!);
-    return '';
-  });
-  const sigNoB = relax(sigField).replace(/([; ])b=[^;]*$/, '$1b=');
-  const p = /p=([A-Za-z0-9+/=]+)/.exec(dnsValue)![1]!;
-  const key = createPublicKey({ key: Buffer.from(p, 'base64'), format: 'der', type: 'spki' });
-  expect(createVerify('RSA-SHA256').update(signed.map((h) => `${h}\r\n`).join('') + sigNoB).verify(key, tags.b!, 'base64')).toBe(true);
-  return tags;
-}
 
 describe('sending service', () => {
   let w: CampaignWorld;
@@ -82,7 +57,7 @@ describe('sending service', () => {
     expect(await lazy.drainOnce()).toMatchObject({ delivered: 1, campaignsSent: [c.id] });
     const got = w.delivery.sinks.valid.messages.slice(before);
     expect(got.map((m) => [m.to[0], m.secure])).toEqual([['lazy-1@valid.test', true]]);
-    expect(verifyDkim(got[0]!.raw.toString('latin1'), key.dnsValue)).toMatchObject({ d: 'clinic.test', s: 's2' });
+    expect(verifyDkim(got[0]!.raw.toString('latin1'), dkimRecordKey(key.dnsValue))).toMatchObject({ d: 'clinic.test', s: 's2' });
   });
 
   it('sends a one-off only under a clinician approval of PHI content, the consent gate and the TLS rules', async () => {
