@@ -77,29 +77,29 @@ export async function failureFrom(response: Response): Promise<Failure> {
   return { code: response.status === 401 ? 'UNAUTHENTICATED' : 'CONNECTOR_ERROR', message: `The connector answered ${response.status}.` };
 }
 
-/** One validated call. Throws ConnectorCallError with a stable code. */
-export async function callConnector<N extends RouteName>(options: HttpClientOptions, name: N, input: CallInput<N>): Promise<ResponseOf<N>> {
-  const spec: RouteSpec = routes[name];
-  const checked = validateCall(name, input as { params?: unknown; query?: unknown; body?: unknown });
-  if (!checked.ok) throw new ConnectorCallError(checked.error);
-  const headers: Record<string, string> = { accept: spec.text ? 'text/plain' : 'application/json' };
-  if (spec.access !== 'public') {
-    const token = await options.token();
-    if (!token) throw new ConnectorCallError({ code: 'UNAUTHENTICATED', message: 'Sign in to the connector first.' });
-    headers.authorization = `Bearer ${token}`;
-  }
-  let body: string | undefined;
-  if (spec.body) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(checked.body);
-  }
-  const url = options.baseUrl + routeUrl(name, checked.params, checked.query);
+/** The session token for a signed-in call; UNAUTHENTICATED when there is none. */
+export async function bearerToken(options: HttpClientOptions): Promise<string> {
+  const token = await options.token();
+  if (!token) throw new ConnectorCallError({ code: 'UNAUTHENTICATED', message: 'Sign in to the connector first.' });
+  return token;
+}
+
+/**
+ * Sends one request to the connector as every extension call does (no cookies, no cache, no referrer, a timeout) and
+ * returns a successful response. Throws ConnectorCallError: CONNECTOR_UNREACHABLE when it cannot be reached, else the
+ * Failure of an error answer (after `onUnauthenticated` on a 401).
+ */
+export async function sendToConnector(
+  options: HttpClientOptions,
+  path: string,
+  request: { method: string; headers: Record<string, string>; body?: string | undefined },
+): Promise<Response> {
   let response: Response;
   try {
-    response = await (options.fetch ?? fetch)(url, {
-      method: spec.method,
-      headers,
-      body,
+    response = await (options.fetch ?? fetch)(options.baseUrl + path, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
       credentials: 'omit',
       cache: 'no-store',
       referrerPolicy: 'no-referrer',
@@ -113,6 +113,22 @@ export async function callConnector<N extends RouteName>(options: HttpClientOpti
     if (response.status === 401) await options.onUnauthenticated?.();
     throw new ConnectorCallError(failure);
   }
+  return response;
+}
+
+/** One validated call. Throws ConnectorCallError with a stable code. */
+export async function callConnector<N extends RouteName>(options: HttpClientOptions, name: N, input: CallInput<N>): Promise<ResponseOf<N>> {
+  const spec: RouteSpec = routes[name];
+  const checked = validateCall(name, input as { params?: unknown; query?: unknown; body?: unknown });
+  if (!checked.ok) throw new ConnectorCallError(checked.error);
+  const headers: Record<string, string> = { accept: spec.text ? 'text/plain' : 'application/json' };
+  if (spec.access !== 'public') headers.authorization = `Bearer ${await bearerToken(options)}`;
+  let body: string | undefined;
+  if (spec.body) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(checked.body);
+  }
+  const response = await sendToConnector(options, routeUrl(name, checked.params, checked.query), { method: spec.method, headers, body });
   if (response.status === 204) return null as ResponseOf<N>;
   const raw = spec.text ? await response.text() : await response.json().catch(() => undefined);
   const parsed = spec.response.safeParse(raw);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { PractitionerLink, PractitionerLinkInput, PractitionerLinkList, SmartEhr, SmartEhrInput, SmartEhrList, smartPaths } from '../../connector/smart/smart-contract.js';
 import { permissions, type Role } from '../../connector/users/permissions.js';
 import { ConnectorCallError } from '../connector-error.js';
-import { failureFrom, type HttpClientOptions } from './connector-http.js';
+import { bearerToken, sendToConnector, type HttpClientOptions } from './connector-http.js';
 
 /** An EHR id as the registry writes it (digits); only such ids are put into a URL. */
 export const EhrId = z.string().regex(/^[0-9]{1,18}$/, 'expected an EHR registration id');
@@ -58,30 +58,11 @@ function target(request: Parsed): { method: 'GET' | 'POST' | 'DELETE'; path: str
 
 /** Runs one already-validated request against the connector. Throws ConnectorCallError with a stable code. */
 export async function callSmartAdmin(options: HttpClientOptions, request: Parsed): Promise<unknown> {
-  const token = await options.token();
-  if (!token) throw new ConnectorCallError({ code: 'UNAUTHENTICATED', message: 'Sign in to the connector first.' });
+  const token = await bearerToken(options);
   const t = target(request);
   const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${token}` };
   if (t.body !== undefined) headers['content-type'] = 'application/json';
-  let response: Response;
-  try {
-    response = await (options.fetch ?? fetch)(options.baseUrl + t.path, {
-      method: t.method,
-      headers,
-      body: t.body === undefined ? undefined : JSON.stringify(t.body),
-      credentials: 'omit',
-      cache: 'no-store',
-      referrerPolicy: 'no-referrer',
-      signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
-    });
-  } catch {
-    throw new ConnectorCallError({ code: 'CONNECTOR_UNREACHABLE', message: 'The connector cannot be reached.' });
-  }
-  if (!response.ok) {
-    const failure = await failureFrom(response);
-    if (response.status === 401) await options.onUnauthenticated?.();
-    throw new ConnectorCallError(failure);
-  }
+  const response = await sendToConnector(options, t.path, { method: t.method, headers, body: t.body === undefined ? undefined : JSON.stringify(t.body) });
   if (t.response === null) return null;
   const parsed = t.response.safeParse(await response.json().catch(() => undefined));
   if (!parsed.success) throw new ConnectorCallError({ code: 'CONNECTOR_CONTRACT', message: `The connector's answer to ${request.op} does not match the SMART admin contract.` });
