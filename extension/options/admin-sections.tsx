@@ -5,32 +5,16 @@ import { send } from '../api.js';
 import type { ConnectorClient } from '../connector-client.js';
 import type { SessionState } from '../messages.js';
 import { errorText, useLoad } from '../ui/use-call.js';
-
-function Note({ text, tone }: { text: string | null; tone?: 'error' }) {
-  return text ? (
-    <div class={`status ${tone ?? ''}`} role="status">
-      {text}
-    </div>
-  ) : null;
-}
+import { NoteLine, useActionNote, type Note } from './action-note.js';
 
 export function Endpoints({ client }: { client: ConnectorClient }) {
   const [list, reload] = useLoad(() => client.call('listEndpoints', {}), []);
   const [form, setForm] = useState({ name: '', baseUrl: '', clientId: '' });
-  const [note, setNote] = useState<{ text: string; tone?: 'error' } | null>(null);
-  const act = async (what: () => Promise<string>) => {
-    setNote(null);
-    try {
-      setNote({ text: await what() });
-      reload();
-    } catch (err) {
-      setNote({ text: errorText(err), tone: 'error' });
-    }
-  };
+  const { note, act } = useActionNote(reload);
   return (
     <section>
       <h3>FHIR endpoints</h3>
-      {list.state === 'error' && <Note text={list.message} tone="error" />}
+      {list.state === 'error' && <NoteLine note={{ text: list.message, tone: 'error' }} />}
       {list.state === 'ready' && (
         <table>
           <tbody>
@@ -74,7 +58,7 @@ export function Endpoints({ client }: { client: ConnectorClient }) {
           <button type="submit">Add endpoint</button>
         </div>
       </form>
-      {note && <Note text={note.text} tone={note.tone} />}
+      <NoteLine note={note} />
     </section>
   );
 }
@@ -84,7 +68,7 @@ export function SalesforceConnection({ client }: { client: ConnectorClient }) {
   return (
     <section>
       <h3>Salesforce</h3>
-      {status.state === 'error' && <Note text={status.message} tone="error" />}
+      {status.state === 'error' && <NoteLine note={{ text: status.message, tone: 'error' }} />}
       {status.state === 'ready' &&
         (status.value.connected ? (
           <div>
@@ -101,19 +85,11 @@ export function SalesforceConnection({ client }: { client: ConnectorClient }) {
 export function Users({ client }: { client: ConnectorClient }) {
   const [list, reload] = useLoad(() => client.call('listUsers', {}), []);
   const [form, setForm] = useState({ username: '', password: '', role: 'marketer' as 'admin' | 'marketer' | 'clinician' });
-  const [note, setNote] = useState<{ text: string; tone?: 'error' } | null>(null);
-  const act = async (what: () => Promise<string>) => {
-    try {
-      setNote({ text: await what() });
-      reload();
-    } catch (err) {
-      setNote({ text: errorText(err), tone: 'error' });
-    }
-  };
+  const { note, act } = useActionNote(reload);
   return (
     <section>
       <h3>Users</h3>
-      {list.state === 'error' && <Note text={list.message} tone="error" />}
+      {list.state === 'error' && <NoteLine note={{ text: list.message, tone: 'error' }} />}
       {list.state === 'ready' && (
         <table>
           <tbody>
@@ -152,7 +128,7 @@ export function Users({ client }: { client: ConnectorClient }) {
           <button type="submit">Add user</button>
         </div>
       </form>
-      {note && <Note text={note.text} tone={note.tone} />}
+      <NoteLine note={note} />
     </section>
   );
 }
@@ -160,7 +136,7 @@ export function Users({ client }: { client: ConnectorClient }) {
 /** Asks the browser for an EHR origin (an optional host permission, granted by the admin's click), then has the background register the EHR script there. */
 export function EhrOrigins({ session, onChange }: { session: SessionState; onChange(): void }) {
   const [origin, setOrigin] = useState('');
-  const [note, setNote] = useState<{ text: string; tone?: 'error' } | null>(null);
+  const [note, setNote] = useState<Note>(null);
   const apply = async (origins: string[]) => {
     const { registered } = await send({ type: 'ehr/origins-changed', origins });
     onChange();
@@ -212,7 +188,7 @@ export function EhrOrigins({ session, onChange }: { session: SessionState; onCha
           Grant
         </button>
       </div>
-      {note && <Note text={note.text} tone={note.tone} />}
+      <NoteLine note={note} />
     </section>
   );
 }

@@ -1,20 +1,11 @@
 // The options page's SMART section: register an EHR for app launch (iss, client id, redirect URI, auto-provision) and link its practitioners to clinician accounts.
 import { useState } from 'preact/hooks';
 import type { PractitionerLink, SmartAdminRequest, SmartAdminResult, SmartEhr } from '../background/smart-admin.js';
-import { errorText, useLoad } from '../ui/use-call.js';
+import { useLoad } from '../ui/use-call.js';
+import { NoteLine, useActionNote } from './action-note.js';
 
 /** Sends one SMART admin request through the background worker. */
 export type SmartAdminSend = <R extends SmartAdminRequest>(request: R) => Promise<SmartAdminResult<R>>;
-
-type Note = { text: string; tone?: 'error' } | null;
-
-function NoteLine({ note }: { note: Note }) {
-  return note ? (
-    <div class={`status ${note.tone ?? ''}`} role="status">
-      {note.text}
-    </div>
-  ) : null;
-}
 
 /** The connector's redirect endpoint for an EHR registration: where the EHR sends the browser back after sign-in. */
 export const defaultRedirectUri = (connectorUrl: string | null) => (connectorUrl ? `${connectorUrl}/smart/callback` : '');
@@ -22,16 +13,7 @@ export const defaultRedirectUri = (connectorUrl: string | null) => (connectorUrl
 function PractitionerLinks({ ehr, send }: { ehr: SmartEhr; send: SmartAdminSend }) {
   const [links, reload] = useLoad(() => send({ op: 'list-links', ehrId: ehr.id }), [ehr.id]);
   const [form, setForm] = useState({ practitioner: '', username: '' });
-  const [note, setNote] = useState<Note>(null);
-  const act = async (what: () => Promise<string>) => {
-    setNote(null);
-    try {
-      setNote({ text: await what() });
-      reload();
-    } catch (err) {
-      setNote({ text: errorText(err), tone: 'error' });
-    }
-  };
+  const { note, act } = useActionNote(reload);
   return (
     <div data-part="practitioner-links" data-ehr={ehr.id}>
       <h4>Practitioners of {ehr.name}</h4>
@@ -94,22 +76,17 @@ export function SmartEhrs({ send, connectorUrl }: { send: SmartAdminSend; connec
   const empty = { name: '', iss: '', clientId: '', redirectUri: defaultRedirectUri(connectorUrl), autoProvision: false };
   const [form, setForm] = useState(empty);
   const [open, setOpen] = useState<string | null>(null);
-  const [note, setNote] = useState<Note>(null);
-  const register = async () => {
-    setNote(null);
-    try {
+  const { note, act } = useActionNote(reload);
+  const register = () =>
+    act(async () => {
       const ehr = await send({
         op: 'register-ehr',
         ehr: { name: form.name.trim(), iss: form.iss.trim(), clientId: form.clientId.trim(), redirectUri: form.redirectUri.trim(), autoProvision: form.autoProvision },
       });
-      setNote({ text: `Registered ${ehr.name} (${ehr.iss}) for app launch.` });
       setForm(empty);
       setOpen(ehr.id);
-      reload();
-    } catch (err) {
-      setNote({ text: errorText(err), tone: 'error' });
-    }
-  };
+      return `Registered ${ehr.name} (${ehr.iss}) for app launch.`;
+    });
   const ehrs = list.state === 'ready' ? list.value.ehrs : [];
   const opened = ehrs.find((e) => e.id === open);
   return (
