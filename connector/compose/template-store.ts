@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
 import { loadQueries, type Db } from '../store/db.js';
+import { summaryFields, versionedRecords, type VersionedRecords } from '../store/versioned-records.js';
 import type { PhiClass } from './merge-tags.js';
 import type { ScanOptions } from './phi-scanner.js';
 import { analyzeTemplate, assertNotBlocked, parseTemplate, type DeliveryMode, type TemplateAnalysis, type TemplateContent } from './template.js';
@@ -116,11 +117,22 @@ function checkActor(actor: string): void {
 }
 
 export class TemplateStore {
+  private readonly records: VersionedRecords<VersionRow>;
+
   /** `scan` passes the practice's own contact details to the PHI scanner (they are not findings). */
   constructor(
     private readonly db: Db,
     private readonly scan: ScanOptions = {},
-  ) {}
+  ) {
+    this.records = versionedRecords<VersionRow>(db, 'template', {
+      byName: q.templateByName,
+      latestVersion: q.latestVersion,
+      versionByNumber: q.versionByNumber,
+      listVersions: q.listVersions,
+      versionById: q.versionById,
+      archive: q.archiveTemplate,
+    });
+  }
 
   /** Parses, analyses and refuses PHI in header fields; returns the analysis of content that may be saved. */
   check(content: TemplateContent): TemplateAnalysis {
@@ -174,27 +186,16 @@ export class TemplateStore {
 
   /** The latest version of `name`, or version `version`; NOT_FOUND when there is none. */
   async get(name: string, version?: number): Promise<TemplateVersion> {
-    const [template] = await this.db.query<{ id: string | number }>(q.templateByName, [name.trim()]);
-    if (!template) throw fail('NOT_FOUND', 'template not found', { field: 'name' });
-    const [row] =
-      version === undefined
-        ? await this.db.query<VersionRow>(q.latestVersion, [template.id])
-        : await this.db.query<VersionRow>(q.versionByNumber, [template.id, version]);
-    if (!row) throw fail('NOT_FOUND', `template version ${version ?? 'latest'} not found`, { field: 'version' });
-    return toVersion(row);
+    return toVersion((await this.records.version(name, version)).row);
   }
 
   /** A version by its id (what campaigns and the outbox hold). */
   async getVersion(versionId: number): Promise<TemplateVersion> {
-    const [row] = await this.db.query<VersionRow>(q.versionById, [versionId]);
-    if (!row) throw fail('NOT_FOUND', `template version ${versionId} not found`, { field: 'templateVersion' });
-    return toVersion(row);
+    return toVersion(await this.records.versionById(versionId));
   }
 
   async versions(name: string): Promise<TemplateVersion[]> {
-    const [template] = await this.db.query<{ id: string | number }>(q.templateByName, [name.trim()]);
-    if (!template) throw fail('NOT_FOUND', 'template not found', { field: 'name' });
-    return (await this.db.query<VersionRow>(q.listVersions, [template.id])).map(toVersion);
+    return (await this.records.versions(name)).rows.map(toVersion);
   }
 
   /**
@@ -204,9 +205,7 @@ export class TemplateStore {
    */
   async archive(name: string, actor: string, at: Date = new Date()): Promise<{ id: number }> {
     checkActor(actor);
-    const [row] = await this.db.query<{ id: string | number }>(q.archiveTemplate, [name.trim(), at, actor]);
-    if (!row) throw fail('NOT_FOUND', 'template not found', { field: 'name' });
-    return { id: Number(row.id) };
+    return this.records.archive(name, actor, at);
   }
 
   /** Live templates (archived ones are left out). */
@@ -224,13 +223,7 @@ export class TemplateStore {
       merge_tags: string[] | string;
     }>(q.listTemplates);
     return rows.map((r) => ({
-      id: Number(r.id),
-      name: r.name,
-      ...(r.description ? { description: r.description } : {}),
-      createdBy: r.created_by,
-      createdAt: new Date(r.created_at).toISOString(),
-      latestVersion: r.version,
-      latestVersionId: Number(r.version_id),
+      ...summaryFields(r),
       contentHash: r.content_hash,
       phiClass: r.phi_class,
       mergeTags: json(r.merge_tags),

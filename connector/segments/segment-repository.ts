@@ -1,6 +1,7 @@
 // Saved segments in the store: named, versioned definitions with their hash, and membership snapshots (ids only).
 import { fail } from '../errors.js';
 import { loadQueries, type Db, type Queryable } from '../store/db.js';
+import { summaryFields, versionedRecords, type VersionedRecords } from '../store/versioned-records.js';
 import { parseSegmentDefinition, type SegmentDefinition } from './definition.js';
 import { definitionHash } from './definition-hash.js';
 
@@ -80,7 +81,18 @@ const namePattern = /^[\p{L}\p{N}][\p{L}\p{N} ,._:/()&+-]{0,119}$/u;
 const snapshotBatch = 10_000;
 
 export class SegmentRepository {
-  constructor(private readonly db: Db) {}
+  private readonly records: VersionedRecords<VersionRow>;
+
+  constructor(private readonly db: Db) {
+    this.records = versionedRecords<VersionRow>(db, 'segment', {
+      byName: q.segmentByName,
+      latestVersion: q.latestVersion,
+      versionByNumber: q.versionByNumber,
+      listVersions: q.listVersions,
+      versionById: q.versionById,
+      archive: q.archiveSegment,
+    });
+  }
 
   /**
    * Saves a definition under `name`: a new segment, or a new version when the definition differs from the latest.
@@ -125,13 +137,7 @@ export class SegmentRepository {
       last_counted_version_id: string | number | null;
     }>(q.listSegments);
     return rows.map((r) => ({
-      id: Number(r.id),
-      name: r.name,
-      ...(r.description ? { description: r.description } : {}),
-      createdBy: r.created_by,
-      createdAt: new Date(r.created_at).toISOString(),
-      latestVersion: r.version,
-      latestVersionId: Number(r.version_id),
+      ...summaryFields(r),
       definitionHash: r.definition_hash,
       // A count of an older version says nothing about the current definition.
       ...(r.last_count !== null && r.last_counted_at !== null && Number(r.last_counted_version_id) === Number(r.version_id)
@@ -145,9 +151,7 @@ export class SegmentRepository {
    * for the campaigns and approvals that name them. NOT_FOUND when there is no live segment of that name.
    */
   async archive(name: string, actor: string, at: Date = new Date()): Promise<{ id: number }> {
-    const [row] = await this.db.query<{ id: string | number }>(q.archiveSegment, [name.trim(), at, actor]);
-    if (!row) throw fail('NOT_FOUND', 'segment not found', { field: 'name' });
-    return { id: Number(row.id) };
+    return this.records.archive(name, actor, at);
   }
 
   /** Stores the count of a segment version as its segment's last count; an older count never replaces a newer one. */
@@ -157,26 +161,17 @@ export class SegmentRepository {
 
   /** A saved segment's latest version, or version `version`; NOT_FOUND when there is none. */
   async get(name: string, version?: number): Promise<SegmentVersion> {
-    const [segment] = await this.db.query<{ id: string | number; name: string }>(q.segmentByName, [name.trim()]);
-    if (!segment) throw fail('NOT_FOUND', 'segment not found', { field: 'name' });
-    const [row] =
-      version === undefined
-        ? await this.db.query<VersionRow>(q.latestVersion, [segment.id])
-        : await this.db.query<VersionRow>(q.versionByNumber, [segment.id, version]);
-    if (!row) throw fail('NOT_FOUND', `segment version ${version ?? 'latest'} not found`, { field: 'version' });
-    return toVersion(row, segment.name);
+    const { row, name: stored } = await this.records.version(name, version);
+    return toVersion(row, stored);
   }
 
   async versions(name: string): Promise<SegmentVersion[]> {
-    const [segment] = await this.db.query<{ id: string | number; name: string }>(q.segmentByName, [name.trim()]);
-    if (!segment) throw fail('NOT_FOUND', 'segment not found', { field: 'name' });
-    const rows = await this.db.query<VersionRow>(q.listVersions, [segment.id]);
-    return rows.map((r) => toVersion(r, segment.name));
+    const { rows, name: stored } = await this.records.versions(name);
+    return rows.map((r) => toVersion(r, stored));
   }
 
   async getVersion(versionId: number): Promise<SegmentVersion> {
-    const [row] = await this.db.query<VersionRow>(q.versionById, [versionId]);
-    if (!row) throw fail('NOT_FOUND', `segment version ${versionId} not found`, { field: 'segmentVersion' });
+    const row = await this.records.versionById(versionId);
     return toVersion(row, row.name!);
   }
 
