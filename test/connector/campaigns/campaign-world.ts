@@ -5,16 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../../connector/config.js';
 import { openApp, type App } from '../../../connector/app.js';
-import { createDkimSigner } from '../../../connector/delivery/dkim.js';
-import { createDnsLookup } from '../../../connector/delivery/dns-client.js';
-import { tableConnectTarget } from '../../../connector/delivery/mx-resolver.js';
 import { createSendingService, type SendingService } from '../../../connector/sending/sending-service.js';
 import type { Session } from '../../../connector/users/authorize.js';
 import type { PatientFacts } from '../../../fhir/patient-facts.js';
 import { phi } from '../../../fhir/phi.js';
 import { postgresUrl } from '../../support/postgres.js';
-import { testDkimKey } from '../../support/test-ca.js';
 import { startDeliveryWorld, type DeliveryWorld, type Scenario } from '../delivery/world.js';
+import { worldSendingOptions } from '../delivery/world-sending.js';
 
 export const password = 'correct horse battery staple';
 
@@ -68,17 +65,7 @@ export async function startCampaignWorld(kind: 'pglite' | 'postgres', scenarios:
     await app.users.add({ username: role, role, password }, { name: 'test-setup', role: 'admin' });
     sessions[role] = (await app.users.login(role, password)).session;
   }
-  const sending = await createSendingService(app, {
-    sender: { address: 'care@clinic.test', displayName: 'Riverside Outreach' },
-    dns: createDnsLookup([delivery.dns.address]),
-    connectTarget: tableConnectTarget(delivery.connectTable),
-    ca: [delivery.ca.cert],
-    dkim: createDkimSigner({ domainName: 'clinic.test', keySelector: 's1', privateKey: testDkimKey().privateKey }),
-    publicUrl: 'https://outreach.clinic.test',
-    retryDelaysMs: [1000],
-    timeoutMs: 5000,
-    workerId: 'w-test',
-  });
+  const sending = await createSendingService(app, { ...worldSendingOptions(delivery), publicUrl: 'https://outreach.clinic.test', workerId: 'w-test' });
   return {
     app,
     delivery,

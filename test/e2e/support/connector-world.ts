@@ -8,17 +8,15 @@ import { apiPrefix } from '../../../connector/api/contract.js';
 import { createApiServer } from '../../../connector/api/server.js';
 import { openApp, type App } from '../../../connector/app.js';
 import { loadConfig } from '../../../connector/config.js';
-import { createDkimSigner } from '../../../connector/delivery/dkim.js';
-import { createDnsLookup } from '../../../connector/delivery/dns-client.js';
-import { tableConnectTarget } from '../../../connector/delivery/mx-resolver.js';
 import { createSendingService, type SendingService } from '../../../connector/sending/sending-service.js';
 import type { Session } from '../../../connector/users/authorize.js';
 import { firstAdminName } from '../../../connector/users/users.js';
 import type { PatientFacts } from '../../../fhir/patient-facts.js';
 import { phi } from '../../../fhir/phi.js';
 import { startDeliveryWorld, type DeliveryWorld } from '../../connector/delivery/world.js';
+import { worldSendingOptions } from '../../connector/delivery/world-sending.js';
+import { patient } from '../../connector/campaigns/campaign-world.js';
 import { hasPostgres, postgresUrl } from '../../support/postgres.js';
-import { testDkimKey } from '../../support/test-ca.js';
 import type { ContactFixture } from './lightning-page.js';
 
 /**
@@ -80,28 +78,19 @@ export interface ConnectorWorld {
 }
 
 let seq = 0;
+/** A seeded patient: the campaign tests' synthetic patient with this contact, its name and an e2e practitioner. */
 function facts(p: Omit<SeedPatient, 'contact' | 'consent'> & { email: string; patientId: string; phone?: string }): PatientFacts {
-  return {
+  return patient({
     patientId: p.patientId,
     source: 'e2e',
     given: phi(p.given),
     family: phi(p.family),
     birthDate: phi(p.birthDate),
     gender: 'female',
-    deceased: false,
-    state: 'MA',
     email: phi(p.email),
     ...(p.phone ? { phone: phi(p.phone) } : {}),
-    language: 'en-US',
     pcp: { reference: 'Practitioner/e2e-1', name: 'Dr. Imaginary Osei', source: 'generalPractitioner' },
-    encounters: [],
-    conditions: [],
-    observations: [],
-    coverage: [],
-    procedures: [],
-    medications: [],
-    appointments: [],
-  };
+  });
 }
 
 export async function startConnectorWorld(input: ConnectorWorldInput): Promise<ConnectorWorld> {
@@ -119,16 +108,7 @@ export async function startConnectorWorld(input: ConnectorWorldInput): Promise<C
   });
   const app = await openApp(config, { resealInBackground: false });
   // The send pipeline with the MX of valid.test mapped to a loopback STARTTLS sink from the delivery world's CA.
-  const sending = await createSendingService(app, {
-    sender: { address: 'care@clinic.test', displayName: 'Riverside Outreach' },
-    dns: createDnsLookup([delivery.dns.address]),
-    connectTarget: tableConnectTarget(delivery.connectTable),
-    ca: [delivery.ca.cert],
-    dkim: createDkimSigner({ domainName: 'clinic.test', keySelector: 's1', privateKey: testDkimKey().privateKey }),
-    retryDelaysMs: [1000],
-    timeoutMs: 5000,
-    workerId: 'e2e',
-  });
+  const sending = await createSendingService(app, { ...worldSendingOptions(delivery), workerId: 'e2e' });
   app.sending = async () => sending;
   const server = await createApiServer(app, { defaultMetrics: false, ...(input.loginAttemptsPerMinute ? { loginThrottle: { maxAttempts: input.loginAttemptsPerMinute } } : {}) });
   const requests: ConnectorWorld['requests'] = [];
