@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
 import { loadQueries, type Db } from '../store/db.js';
-import { summaryFields, versionedRecords, type VersionedRecords } from '../store/versioned-records.js';
+import { summaryFields, versionedRecords, type SummaryFields, type SummaryRow, type VersionedRecords } from '../store/versioned-records.js';
 import type { PhiClass } from './merge-tags.js';
 import type { ScanOptions } from './phi-scanner.js';
 import { analyzeTemplate, assertNotBlocked, parseTemplate, type DeliveryMode, type TemplateAnalysis, type TemplateContent } from './template.js';
@@ -36,14 +36,7 @@ export interface TemplateVersion {
   createdAt: string;
 }
 
-export interface TemplateSummary {
-  id: number;
-  name: string;
-  description?: string;
-  createdBy: string;
-  createdAt: string;
-  latestVersion: number;
-  latestVersionId: number;
+export interface TemplateSummary extends SummaryFields {
   contentHash: string;
   phiClass: PhiClass;
   mergeTags: string[];
@@ -210,18 +203,13 @@ export class TemplateStore {
 
   /** Live templates (archived ones are left out). */
   async list(): Promise<TemplateSummary[]> {
-    const rows = await this.db.query<{
-      id: string | number;
-      name: string;
-      description: string | null;
-      created_by: string;
-      created_at: Date | string;
-      version_id: string | number;
-      version: number;
-      content_hash: string;
-      phi_class: PhiClass;
-      merge_tags: string[] | string;
-    }>(q.listTemplates);
+    const rows = await this.db.query<
+      SummaryRow & {
+        content_hash: string;
+        phi_class: PhiClass;
+        merge_tags: string[] | string;
+      }
+    >(q.listTemplates);
     return rows.map((r) => ({
       ...summaryFields(r),
       contentHash: r.content_hash,

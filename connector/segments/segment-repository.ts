@@ -1,7 +1,7 @@
 // Saved segments in the store: named, versioned definitions with their hash, and membership snapshots (ids only).
 import { fail } from '../errors.js';
 import { loadQueries, type Db, type Queryable } from '../store/db.js';
-import { summaryFields, versionedRecords, type VersionedRecords } from '../store/versioned-records.js';
+import { summaryFields, versionedRecords, type SummaryFields, type SummaryRow, type VersionedRecords } from '../store/versioned-records.js';
 import { parseSegmentDefinition, type SegmentDefinition } from './definition.js';
 import { definitionHash } from './definition-hash.js';
 
@@ -35,14 +35,7 @@ export interface SegmentVersion {
   createdAt: string;
 }
 
-export interface SegmentSummary {
-  id: number;
-  name: string;
-  description?: string;
-  createdBy: string;
-  createdAt: string;
-  latestVersion: number;
-  latestVersionId: number;
+export interface SegmentSummary extends SummaryFields {
   definitionHash: string;
   /** The last count or explanation of the latest version, and when; absent before one, or after the definition changed. */
   lastCount?: { count: number; countedAt: string };
@@ -123,19 +116,14 @@ export class SegmentRepository {
   }
 
   async list(): Promise<SegmentSummary[]> {
-    const rows = await this.db.query<{
-      id: string | number;
-      name: string;
-      description: string | null;
-      created_by: string;
-      created_at: Date | string;
-      version_id: string | number;
-      version: number;
-      definition_hash: string;
-      last_count: number | null;
-      last_counted_at: Date | string | null;
-      last_counted_version_id: string | number | null;
-    }>(q.listSegments);
+    const rows = await this.db.query<
+      SummaryRow & {
+        definition_hash: string;
+        last_count: number | null;
+        last_counted_at: Date | string | null;
+        last_counted_version_id: string | number | null;
+      }
+    >(q.listSegments);
     return rows.map((r) => ({
       ...summaryFields(r),
       definitionHash: r.definition_hash,
