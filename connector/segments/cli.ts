@@ -8,7 +8,8 @@ import { cliActor } from '../users/cli-actor.js';
 import { parseSegmentDefinition } from './definition.js';
 import { definitionHash } from './definition-hash.js';
 import type { ExplainStep } from './segment-evaluator.js';
-import { segmentToFhirGroup, type PatientIdResolver } from './segment-export.js';
+import { ContactLinks } from '../salesforce/contact-links.js';
+import { segmentToCrmIds, segmentToFhirGroup, type PatientIdResolver } from './segment-export.js';
 import { SegmentRepository } from './segment-repository.js';
 import { SegmentService } from './segment-service.js';
 
@@ -143,15 +144,15 @@ export function registerSegmentCommands(program: Command, ctx: CliContext): void
 
   segment
     .command('export')
-    .description('a saved segment as a FHIR Group (Patient references by source id) or internal ids')
+    .description('a saved segment as a FHIR Group (Patient references by source id), CRM record ids, or internal ids')
     .argument('<name>', 'saved segment name')
     .option('--version <n>', 'segment version (default latest)')
-    .option('--format <format>', 'group | ids', 'group')
+    .option('--format <format>', 'group | crm | ids', 'group')
     .option('--as-of <date>', 'evaluation day YYYY-MM-DD (default today)')
     .option('--out <file>', 'write to this file instead of stdout')
     .action(
       action(ctx, async (name: string, opts: { version?: string; format: string; asOf?: string; out?: string }) => {
-        if (!['group', 'ids'].includes(opts.format)) throw fail('BAD_REQUEST', 'format must be group or ids', { field: 'format' });
+        if (!['group', 'crm', 'ids'].includes(opts.format)) throw fail('BAD_REQUEST', 'format must be group, crm or ids', { field: 'format' });
         const app = await ctx.app();
         const service = segmentServiceOf(app);
         const version = opts.version === undefined ? undefined : Number(opts.version);
@@ -183,6 +184,10 @@ export function registerSegmentCommands(program: Command, ctx: CliContext): void
             definitionHash: definitionHash(definition),
             resolvePatientIds: sourcePatientIds(app),
           });
+        } else if (opts.format === 'crm') {
+          // Salesforce Contact ids of the linked members (`outreach salesforce link-contacts`); unlinked ones are counted.
+          const links = new ContactLinks(app.db, app.cipher);
+          result = await segmentToCrmIds(memberIds, (ids) => links.contactsOf(ids));
         } else {
           result = { ids: memberIds };
         }

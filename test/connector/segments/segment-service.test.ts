@@ -20,6 +20,7 @@ import { segmentToCrmIds, segmentToFhirGroup } from '../../../connector/segments
 import { SegmentRepository } from '../../../connector/segments/segment-repository.js';
 import { SegmentService } from '../../../connector/segments/segment-service.js';
 import { FactsRepository } from '../../../connector/store/facts-repository.js';
+import { ContactLinks } from '../../../connector/salesforce/contact-links.js';
 import { cliRunner } from '../../support/cli-runner.js';
 import { openTestStore, storeKinds } from '../../support/postgres.js';
 import { createTestCipher } from '../../support/test-cipher.js';
@@ -75,6 +76,7 @@ describe.each(storeKinds)('segments on %s', (kind) => {
   let live: LiveSegmentIndex;
   let service: SegmentService;
   let dir: string;
+  const cipher = createTestCipher();
   const idOf = new Map<string, number>();
   const factsOf = new Map<string, PatientFacts>();
   const names = (ids: readonly number[]) => ids.map((id) => [...idOf].find(([, i]) => i === id)![0]).sort();
@@ -82,7 +84,6 @@ describe.each(storeKinds)('segments on %s', (kind) => {
   beforeAll(async () => {
     store = await openTestStore(kind);
     dir = mkdtempSync(join(tmpdir(), 'outreach-segments-'));
-    const cipher = createTestCipher();
     audit = createAuditLog({ db: store.db, cipher });
     consent = new ConsentRegistry({ db: store.db, cipher, audit, clock: () => now });
     facts = new FactsRepository(store.db, cipher);
@@ -183,7 +184,7 @@ describe.each(storeKinds)('segments on %s', (kind) => {
   });
 
   it('runs outreach segment count, explain, save, list and export', async () => {
-    const run = cliRunner([registerSegmentCommands], () => ({ db: store.db, audit, facts, segmentIndex: async () => live }));
+    const run = cliRunner([registerSegmentCommands], () => ({ db: store.db, cipher, audit, facts, segmentIndex: async () => live }));
     const file = join(dir, 'hot.json');
     writeFileSync(file, JSON.stringify({ all: [{ type: 'gender', value: 'male' }, { not: { type: 'lastVisit', withinDays: 365 } }] }));
     const count = await run(['segment', 'count', file, '--as-of', asOf]);
@@ -216,6 +217,11 @@ describe.each(storeKinds)('segments on %s', (kind) => {
     for await (const r of audit.search({ actionPrefix: 'segment.export' })) exportRows.push(r);
     expect(exportRows).toHaveLength(7);
     expect((await run(['segment', 'export', 'No such segment'])).text).toContain('NOT_FOUND');
+    // CRM ids of the members linked to a Salesforce Contact; the others are counted, never named.
+    const members = (await service.members(parseSegmentDefinition(JSON.parse(readFileSync(file, 'utf8'))), { asOf })).ids;
+    await new ContactLinks(store.db, cipher).link([{ patientId: members[0]!, contactId: '003Hs00000QRSTU' }], 'email', new Date());
+    const crm = await run(['segment', 'export', 'Lapsed men', '--as-of', asOf, '--format', 'crm']);
+    expect(crm.out).toEqual({ crmIds: ['003Hs00000QRSTU'], unresolved: 6 });
   });
 
   // Last: it changes patients the tests above read.
