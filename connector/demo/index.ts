@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { asOutreachError } from '../errors.js';
+import { unpackedExtensionId } from './extension-id.js';
 import { runDemo, type DemoSummary } from './scenario.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -39,6 +40,14 @@ async function main(): Promise<number> {
 
   const config = loadConfig();
   say(`Secure Outreach demo: OUTREACH_HOME=${config.home}`);
+  // The extension will be loaded unpacked from dist/extension: its id follows from that path, so CORS can allow it now.
+  const extensionDir = join(repoRoot, 'dist', 'extension');
+  let extensionOrigin: string | undefined;
+  if (opts.extension && !opts.once) {
+    mkdirSync(extensionDir, { recursive: true });
+    extensionOrigin = `chrome-extension://${unpackedExtensionId(extensionDir)}`;
+    config.extensionOrigins = [...config.extensionOrigins, extensionOrigin];
+  }
   const started = Date.now();
   const demo = await runDemo({ config, patients, seed, apiPort: opts.once ? 0 : config.apiPort, say });
   const summary: DemoSummary = demo.summary;
@@ -71,9 +80,10 @@ async function main(): Promise<number> {
     if (opts.extension) {
       say('building the browser extension (npm run build)…');
       if (await buildExtension()) {
-        say(`extension  ${repoRoot}dist/extension: open chrome://extensions (or edge://extensions), switch on Developer mode, "Load unpacked", pick that folder;`);
-        say(`           then restart the demo with OUTREACH_EXTENSION_ORIGINS=chrome-extension://<the id Chrome shows> (the API refuses other origins),`);
-        say(`           set the connector URL in the extension's options to ${summary.urls!.api.replace(/\/api\/v1$/, '')} and sign in as marketer or clinician.`);
+        say(`extension  ${extensionDir}: open chrome://extensions (or edge://extensions), switch on Developer mode, "Load unpacked", pick that folder;`);
+        say(`           the API already allows its origin ${extensionOrigin} (the id Chrome derives from that folder; if Chrome shows another,`);
+        say(`           restart the demo with OUTREACH_EXTENSION_ORIGINS=chrome-extension://<that id>). Set the connector URL in the extension's`);
+        say(`           options to ${summary.urls!.api.replace(/\/api\/v1$/, '')} and sign in as marketer or clinician.`);
       } else say('the extension did not build: run npm run build to see why');
     }
     // Campaigns scheduled from now on (API, extension) are queued and delivered to the demo mailboxes.

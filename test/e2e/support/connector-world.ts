@@ -1,8 +1,8 @@
 // The real connector for the extension e2e: openApp on a temp home (PostgreSQL when reachable, else PGlite) behind the real API server on loopback, CORS open to the extension, seeded through the API like an admin and a marketer would.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { apiPrefix } from '../../../connector/api/contract.js';
 import { createApiServer } from '../../../connector/api/server.js';
@@ -23,10 +23,7 @@ import type { ContactFixture } from './lightning-page.js';
  * The id Chromium gives an unpacked extension: the first 128 bits of SHA-256 over its absolute path, each hex digit
  * written as a letter a–p. Known before the browser starts, so the connector can allow the extension's origin.
  */
-export function unpackedExtensionId(dir: string): string {
-  const hex = createHash('sha256').update(realpathSync(resolve(dir))).digest('hex').slice(0, 32);
-  return [...hex].map((c) => String.fromCharCode(97 + parseInt(c, 16))).join('');
-}
+export { unpackedExtensionId } from '../../../connector/demo/extension-id.js';
 
 export type RoleName = 'admin' | 'marketer' | 'clinician';
 
