@@ -32,6 +32,8 @@ export const Message = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('session/get') }),
   z.strictObject({ type: z.literal('session/sign-in'), username: z.string().min(1).max(200), password: z.string().min(1).max(1000) }),
   z.strictObject({ type: z.literal('session/sign-out') }),
+  /** Replace a one-time password (extension pages only); the background signs in again with the new one. Never stored. */
+  z.strictObject({ type: z.literal('session/change-password'), currentPassword: z.string().min(1).max(1000), newPassword: z.string().min(12).max(1000) }),
   /** Admin: the connector URL (https, or http on loopback). */
   z.strictObject({ type: z.literal('settings/set-connector'), url: z.string().max(2000) }),
   /** Admin: the EHR origins were granted or removed; (re)register the EHR content script on them. */
@@ -49,6 +51,8 @@ export interface SessionState {
   user: { username: string; role: 'admin' | 'marketer' | 'clinician' } | null;
   expiresAt: string | null;
   ehrOrigins: string[];
+  /** Signed in with a one-time password: the connector refuses everything but choosing a new one. */
+  passwordChangeRequired: boolean;
 }
 
 /** A failure as the UI sees it: a stable code (the connector's registry, or one of the extension's own) and a PHI-free text. */

@@ -25,6 +25,13 @@ export interface RouterDeps {
 }
 
 type Caller = 'extension-page' | 'content-script';
+type Role = 'admin' | 'marketer' | 'clinician';
+
+/** Plain reads without parameters, one of which every role may make: the sign-in probe for a one-time password. */
+const probeRoutes = ['listTemplates', 'listSegments', 'listUsers'] as const satisfies readonly RouteName[];
+
+/** The connector's refusal of a call made before a one-time password was changed (connector/users/authorize.ts). */
+const oneTimePasswordRefusal = (err: unknown) => err instanceof ConnectorCallError && err.code === 'FORBIDDEN' && /one-time password/i.test(err.message);
 
 function callerOf(sender: Sender, deps: RouterDeps): Caller | null {
   if (sender.id !== deps.extensionId) return null;
@@ -51,7 +58,32 @@ export function messageRouter(deps: RouterDeps) {
       user: session ? { username: session.username, role: session.role } : null,
       expiresAt: session?.expiresAt ?? null,
       ehrOrigins: settings.ehrOrigins,
+      passwordChangeRequired: session?.passwordChangeRequired === true,
     };
+  }
+
+  /** Signs in and keeps the session; then asks the connector whether the password was a one-time one that must be changed first. */
+  async function signIn(username: string, password: string): Promise<void> {
+    const options = await connectorOptions();
+    const session = await callConnector(options, 'login', { body: { username, password } });
+    const stored = { token: session.token, username: session.user.username, role: session.user.role, expiresAt: session.expiresAt };
+    await store.saveSession(stored);
+    if (await mustChangePassword(options, session.user.role)) await store.saveSession({ ...stored, passwordChangeRequired: true });
+  }
+
+  /**
+   * The login answer does not tell whether the password was a one-time one: the connector refuses every call but the
+   * account ones until it is changed. Probe with a plain read the role may make; its refusal says so.
+   */
+  async function mustChangePassword(options: Awaited<ReturnType<typeof connectorOptions>>, role: Role): Promise<boolean> {
+    const probe = probeRoutes.find((route) => allows(route, role));
+    if (!probe) return false;
+    try {
+      await callConnector(options, probe, {} as never);
+      return false;
+    } catch (err) {
+      return oneTimePasswordRefusal(err);
+    }
   }
 
   async function connectorOptions() {
@@ -89,9 +121,33 @@ export function messageRouter(deps: RouterDeps) {
       case 'session/get':
         return { ok: true, data: await state() };
       case 'session/sign-in': {
-        const session = await callConnector(await connectorOptions(), 'login', { body: { username: message.username, password: message.password } });
-        await store.saveSession({ token: session.token, username: session.user.username, role: session.user.role, expiresAt: session.expiresAt });
+        await signIn(message.username, message.password);
         await deps.notifySessionChanged?.();
+        return { ok: true, data: await state() };
+      }
+      case 'session/change-password': {
+        const session = await store.session();
+        if (!session) return failure('UNAUTHENTICATED', 'Sign in to the connector first.');
+        const options = await connectorOptions();
+        try {
+          // A wrong current password answers 401 LOGIN_FAILED while the session lives on: only a lost session ends it here.
+          await callConnector({ ...options, onUnauthenticated: undefined }, 'changePassword', { body: { currentPassword: message.currentPassword, newPassword: message.newPassword } });
+        } catch (err) {
+          if (err instanceof ConnectorCallError && (err.code === 'UNAUTHENTICATED' || err.code === 'SESSION_EXPIRED')) await options.onUnauthenticated();
+          throw err;
+        }
+        // The connector ends the user's sessions on a change; end this one too in case it lives on, then sign in again with the new password.
+        try {
+          await callConnector(options, 'logout', {});
+        } catch {
+          /* already ended */
+        }
+        await store.clearSession();
+        try {
+          await signIn(session.username, message.newPassword);
+        } finally {
+          await deps.notifySessionChanged?.();
+        }
         return { ok: true, data: await state() };
       }
       case 'session/sign-out':
@@ -121,15 +177,20 @@ export function messageRouter(deps: RouterDeps) {
         if (caller === 'content-script' && !(contentScriptRoutes as readonly string[]).includes(route)) {
           return failure('FORBIDDEN', `A page script may not call ${route}.`);
         }
-        if (route === 'login' || route === 'logout') return failure('FORBIDDEN', 'Use the session messages to sign in or out.');
+        if (route === 'login' || route === 'logout' || route === 'changePassword') return failure('FORBIDDEN', 'Use the session messages to sign in, sign out or change the password.');
         const session = await store.session();
         if (routes[route].access !== 'public' && !allows(route, session?.role)) {
           return failure(session ? 'FORBIDDEN' : 'UNAUTHENTICATED', session ? 'Your role does not allow this operation.' : 'Sign in to the connector first.');
         }
         const checked = validateCall(route, message);
         if (!checked.ok) return { ok: false, error: checked.error };
-        const data = await callConnector(await connectorOptions(), route, { params: message.params, query: message.query, body: message.body } as never);
-        return { ok: true, data };
+        try {
+          const data = await callConnector(await connectorOptions(), route, { params: message.params, query: message.query, body: message.body } as never);
+          return { ok: true, data };
+        } catch (err) {
+          if (session && oneTimePasswordRefusal(err)) await store.saveSession({ ...session, passwordChangeRequired: true });
+          throw err;
+        }
       }
     }
   }

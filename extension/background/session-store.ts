@@ -16,6 +16,8 @@ export interface StoredSession {
   username: string;
   role: 'admin' | 'marketer' | 'clinician';
   expiresAt: string;
+  /** The connector refused a call because the user signed in with a one-time password (never the password itself). */
+  passwordChangeRequired?: boolean;
 }
 
 export const defaultIdleSeconds = 15 * 60;

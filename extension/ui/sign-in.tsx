@@ -2,6 +2,7 @@
 import { useState } from 'preact/hooks';
 import { send } from '../api.js';
 import type { SessionState } from '../messages.js';
+import { ChangePassword } from './change-password.js';
 import { errorText } from './use-call.js';
 
 export interface SignInProps {
@@ -14,13 +15,17 @@ export function SignIn({ session, onChange }: SignInProps) {
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // The one-time password just typed, kept in this form's memory only until the new one is set (never in storage).
+  const [oneTime, setOneTime] = useState<string | undefined>(undefined);
 
   const run = async (action: () => Promise<SessionState>) => {
     setBusy(true);
     setError(null);
     try {
-      onChange(await action());
+      const next = await action();
+      setOneTime(next.passwordChangeRequired && password ? password : undefined);
       setPassword('');
+      onChange(next);
     } catch (err) {
       setError(errorText(err));
     } finally {
@@ -29,6 +34,23 @@ export function SignIn({ session, onChange }: SignInProps) {
   };
 
   if (!session.connectorUrl) return <div class="status">No connector configured: an admin sets it in the options page.</div>;
+  if (session.signedIn && session.user && session.passwordChangeRequired) {
+    return (
+      <ChangePassword
+        username={session.user.username}
+        currentPassword={oneTime}
+        change={(currentPassword, newPassword) => send({ type: 'session/change-password', currentPassword, newPassword })}
+        onChange={(next) => {
+          setOneTime(undefined);
+          onChange(next);
+        }}
+        onCancel={() => {
+          setOneTime(undefined);
+          void run(() => send({ type: 'session/sign-out' }));
+        }}
+      />
+    );
+  }
   if (session.signedIn && session.user) {
     return (
       <div class="row" data-part="session">
