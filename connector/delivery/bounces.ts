@@ -6,7 +6,7 @@ import type { Log } from '../logger.js';
 import { silentLog } from '../logger.js';
 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), [
-  'byMessageId', 'requeueSoftBounce', 'insertSuppression', 'findSuppression', 'insertFeedback',
+  'byMessageId', 'requeueSoftBounce', 'insertSuppression', 'findSuppression', 'findSuppressions', 'insertFeedback',
 ] as const);
 
 export type FeedbackKind = 'hard-bounce' | 'soft-bounce' | 'complaint' | 'delivered' | 'unrecognised';
@@ -113,6 +113,8 @@ export function parseFeedback(raw: Buffer | string): FeedbackReport {
 export interface Suppressions {
   /** Why mail to this patient/address must not go (hard bounce, complaint), or undefined. */
   reasonFor(patientId: string, address: string): Promise<string | undefined>;
+  /** The same for many recipients in one look-up; answers in the order asked. */
+  reasonsFor?(recipients: ReadonlyArray<{ patientId: string; address: string }>): Promise<Array<string | undefined>>;
 }
 
 export interface FeedbackProcessorDeps {
@@ -129,6 +131,14 @@ export interface FeedbackProcessor extends Suppressions {
   /** Applies one report: suppress, requeue or just record. Returns what it understood. */
   process(raw: Buffer | string): Promise<FeedbackReport & { outboxId?: string }>;
 }
+
+interface SuppressionRow {
+  id: string | number;
+  reason: string;
+  detail: string | null;
+}
+
+const describeSuppression = (hit: SuppressionRow) => `${hit.reason}${hit.detail ? ` ${hit.detail}` : ''}`;
 
 const normalise = (address: string) => address.trim().toLowerCase();
 
@@ -154,8 +164,32 @@ export function createFeedbackProcessor(deps: FeedbackProcessorDeps): FeedbackPr
       return { ...report, ...(outboxId ? { outboxId } : {}) };
     },
     async reasonFor(patientId, address) {
-      const [hit] = await deps.db.query<{ reason: string; detail: string | null }>(q.findSuppression, [deps.cipher.blindIndex('email', normalise(address)), patientId]);
-      return hit ? `${hit.reason}${hit.detail ? ` ${hit.detail}` : ''}` : undefined;
+      const [hit] = await deps.db.query<SuppressionRow>(q.findSuppression, [deps.cipher.blindIndex('email', normalise(address)), patientId]);
+      return hit && describeSuppression(hit);
+    },
+    async reasonsFor(recipients) {
+      if (recipients.length === 0) return [];
+      const indexes = recipients.map((r) => deps.cipher.blindIndex('email', normalise(r.address)));
+      const rows = await deps.db.query<SuppressionRow & { address_index: Uint8Array | null; patient_id: string | null }>(q.findSuppressions, [
+        indexes,
+        [...new Set(recipients.map((r) => r.patientId))],
+      ]);
+      // Rows come oldest first: the first that applies wins, as in reasonFor.
+      const byAddress = new Map<string, SuppressionRow>();
+      const complaints = new Map<string, SuppressionRow>();
+      for (const r of rows) {
+        if (r.address_index) {
+          const key = Buffer.from(r.address_index).toString('hex');
+          if (!byAddress.has(key)) byAddress.set(key, r);
+        }
+        if (r.reason === 'complaint' && r.patient_id !== null && !complaints.has(r.patient_id)) complaints.set(r.patient_id, r);
+      }
+      return recipients.map((r, i) => {
+        const a = byAddress.get(indexes[i]!.toString('hex'));
+        const c = complaints.get(r.patientId);
+        const hit = a && c ? (Number(a.id) <= Number(c.id) ? a : c) : (a ?? c);
+        return hit && describeSuppression(hit);
+      });
     },
   };
 }

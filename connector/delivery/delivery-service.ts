@@ -19,14 +19,16 @@ import { createTransport, parseRelayUrl, type Transport } from './transport.js';
 import { loadExtraCa } from './trust.js';
 
 export interface DeliveryServiceDeps {
-  config: Pick<Config, 'dnsServers' | 'extraCaFile' | 'smtpRelayUrl' | 'senderConcurrency'>;
+  config: Pick<Config, 'dnsServers' | 'extraCaFile' | 'smtpRelayUrl' | 'senderConcurrency' | 'mxConnections'>;
   db: Db;
   /** Our host name: the EHLO name (and the Message-ID domain unless `messageIdDomain` is given). */
   heloName: string;
   /** The domain of our Message-IDs (the sender domain); default heloName. */
   messageIdDomain?: string;
   render: (message: OutboxMessage) => Promise<RenderedMessage>;
+  renderMany?: DispatcherOptions['renderMany'];
   isAllowed: ConsentGate;
+  isAllowedMany?: DispatcherOptions['isAllowedMany'];
   /** DNS for MX, MTA-STS and TLSA (default: config.dnsServers or the system resolver). */
   dns?: DnsLookup;
   /** Extra trusted CAs, added to Node's roots and config.extraCaFile. */
@@ -46,7 +48,7 @@ export interface DeliveryServiceDeps {
   /** Replaces the A-record look-up of MX and MTA-STS hosts (tests point names at loopback ports). */
   connectTarget?: ConnectTargetMap;
   workerId?: string;
-  /** Messages in flight at once (default config.senderConcurrency × 4). */
+  /** Messages in flight at once (default config.senderConcurrency). */
   concurrency?: number;
   batchSize?: number;
   leaseMs?: number;
@@ -82,7 +84,11 @@ export function createDeliveryService(deps: DeliveryServiceDeps): DeliveryServic
       connectTarget,
     });
   }
-  const transport = createTransport({ heloName: deps.heloName, ca, log, ...(relay ? { relay } : {}), ...timeouts });
+  const transport = createTransport({
+    heloName: deps.heloName, ca, log, ...(relay ? { relay } : {}), ...timeouts,
+    maxConnectionsPerMx: deps.config.mxConnections,
+    maxPerDomain: 2 * deps.config.mxConnections,
+  });
   const outbox = createOutbox(deps.db, { messageIdDomain: deps.messageIdDomain ?? deps.heloName, ...(deps.now ? { now: deps.now } : {}) });
   const optional = <K extends keyof DeliveryServiceDeps>(...keys: K[]) =>
     Object.fromEntries(keys.filter((k) => deps[k] !== undefined).map((k) => [k, deps[k]])) as Partial<Pick<DeliveryServiceDeps, K>>;
@@ -90,8 +96,8 @@ export function createDeliveryService(deps: DeliveryServiceDeps): DeliveryServic
     outbox, router, transport, log,
     render: deps.render,
     isAllowed: deps.isAllowed,
-    concurrency: deps.concurrency ?? Math.max(1, deps.config.senderConcurrency) * 4,
-    ...(optional('dkim', 'escrow', 'notice', 'suppressions', 'tracking', 'unsubscribeUrl', 'envelopeFrom', 'onOutcome', 'workerId', 'batchSize', 'leaseMs', 'retryDelaysMs', 'now') as Partial<DispatcherOptions>),
+    concurrency: deps.concurrency ?? deps.config.senderConcurrency,
+    ...(optional('renderMany', 'isAllowedMany', 'dkim', 'escrow', 'notice', 'suppressions', 'tracking', 'unsubscribeUrl', 'envelopeFrom', 'onOutcome', 'workerId', 'batchSize', 'leaseMs', 'retryDelaysMs', 'now') as Partial<DispatcherOptions>),
   });
   return {
     outbox, router, transport, dispatcher,

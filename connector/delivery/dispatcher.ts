@@ -27,13 +27,27 @@ export interface ConsentDecision {
 
 export type ConsentGate = (patientId: string, purpose: string, channel: string, at: Date) => Promise<ConsentDecision>;
 
+/** The gate for many messages in one look-up; answers in the order asked. */
+export type ConsentGateMany = (requests: ReadonlyArray<Pick<OutboxMessage, 'patientId' | 'purpose' | 'channel'>>, at: Date) => Promise<ConsentDecision[]>;
+
+/** One message's render: the message, or why it cannot be rendered (an OutreachError BAD_REQUEST fails it at once). */
+export type RenderResult = { ok: RenderedMessage } | { error: unknown };
+
 export interface DispatcherOptions {
   outbox: Outbox;
   router: Router;
   transport: Transport;
   /** Renders (decrypt, merge) one message in memory at dispatch; the result is never stored. */
   render: (message: OutboxMessage) => Promise<RenderedMessage>;
+  /** Renders many messages with one facts read; answers in the order given (default: `render` one by one). */
+  renderMany?: (messages: readonly OutboxMessage[]) => Promise<RenderResult[]>;
   isAllowed: ConsentGate;
+  /** The gate over a chunk of claimed messages in one look-up (default: `isAllowed` one by one). */
+  isAllowedMany?: ConsentGateMany;
+  /** A consent decision older than this when its message is sent is taken again, alone (default 2,000 ms). */
+  maxGateAgeMs?: number;
+  /** Claimed messages are gated, rendered and checked against suppressions this many at a time (default 100). */
+  prepareSize?: number;
   /** Addresses and patients that hard-bounced or complained. */
   suppressions?: Suppressions;
   dkim?: DkimSigner;
@@ -72,6 +86,19 @@ export interface DispatchSummary {
   cancelled: number;
 }
 
+/** A claimed message made ready to send: consent decided, rendered in memory, suppressions checked. */
+interface Prepared {
+  message: OutboxMessage;
+  consent: ConsentDecision;
+  /** Epoch ms of the consent decision. */
+  gatedAt: number;
+  /** Absent when consent denied it (nothing was rendered). */
+  rendered?: RenderResult;
+  suppressed?: string;
+  /** The chunk's look-ups failed: the message is retried later. */
+  failure?: unknown;
+}
+
 const emptySummary = (): DispatchSummary => ({ claimed: 0, delivered: 0, notices: 0, held: 0, retried: 0, failed: 0, cancelled: 0 });
 
 function count(summary: DispatchSummary, state: Completion['state']): void {
@@ -87,7 +114,7 @@ const defaultRetry = [60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000]
 
 export class Dispatcher {
   readonly workerId: string;
-  private readonly o: Required<Pick<DispatcherOptions, 'concurrency' | 'batchSize' | 'leaseMs' | 'retryDelaysMs' | 'now' | 'log' | 'flushSize'>> & DispatcherOptions;
+  private readonly o: Required<Pick<DispatcherOptions, 'concurrency' | 'batchSize' | 'leaseMs' | 'retryDelaysMs' | 'now' | 'log' | 'flushSize' | 'maxGateAgeMs' | 'prepareSize'>> & DispatcherOptions;
   private pending: Array<{ message: OutboxMessage; completion: Completion }> = [];
   private flushing: Promise<void> = Promise.resolve();
   private running = false;
@@ -108,6 +135,8 @@ export class Dispatcher {
       batchSize: 64,
       leaseMs: 120_000,
       flushSize: 50,
+      maxGateAgeMs: 2000,
+      prepareSize: 100,
       retryDelaysMs: defaultRetry,
       now: () => new Date(),
       log: silentLog,
@@ -121,10 +150,12 @@ export class Dispatcher {
     this.routes.clear();
     const summary = emptySummary();
     summary.claimed = batch.length;
+    const items: Prepared[] = [];
+    for (let i = 0; i < batch.length; i += this.o.prepareSize) items.push(...(await this.prepare(batch.slice(i, i + this.o.prepareSize))));
     let next = 0;
     await Promise.all(
-      Array.from({ length: Math.min(this.o.concurrency, batch.length) }, async () => {
-        while (next < batch.length) count(summary, await this.process(batch[next++]!));
+      Array.from({ length: Math.min(this.o.concurrency, items.length) }, async () => {
+        while (next < items.length) count(summary, await this.process(items[next++]!));
       }),
     );
     await this.flush();
@@ -132,42 +163,91 @@ export class Dispatcher {
   }
 
   /**
-   * Sends until nothing is due: lanes pull from a local queue that is refilled (claimed) while they work,
-   * so the pool never idles between batches.
+   * Sends until nothing is due. Lanes take prepared messages from a local queue; the next batch is
+   * claimed and prepared (a chunk at a time: one consent look-up, one facts read, one suppression
+   * look-up per chunk) while they send, so the pool never idles between batches.
    */
   async drain(): Promise<DispatchSummary> {
     const summary = emptySummary();
-    const queue: OutboxMessage[] = [];
+    const ready: Prepared[] = [];
     let exhausted = false;
-    let claiming: Promise<void> | undefined;
-    const refill = () =>
-      (claiming ??= (async () => {
-        const batch = await this.claim();
-        summary.claimed += batch.length;
-        if (batch.length === 0) exhausted = true;
-        this.routes.clear();
-        queue.push(...batch);
-      })().finally(() => (claiming = undefined)));
+    let failure: unknown;
+    let filling: Promise<void> | undefined;
+    let waiting: Array<() => void> = [];
+    const notify = () => {
+      const w = waiting;
+      waiting = [];
+      for (const wake of w) wake();
+    };
+    const fill = () =>
+      (filling ??= (async () => {
+        try {
+          const batch = await this.claim();
+          summary.claimed += batch.length;
+          if (batch.length === 0) exhausted = true;
+          this.routes.clear();
+          for (let i = 0; i < batch.length; i += this.o.prepareSize) {
+            ready.push(...(await this.prepare(batch.slice(i, i + this.o.prepareSize))));
+            notify();
+          }
+        } catch (err) {
+          // A claim that failed: stop claiming, finish what is here, and report it.
+          failure = err;
+          exhausted = true;
+        }
+      })().finally(() => {
+        filling = undefined;
+        notify();
+      }));
     const lane = async () => {
       for (;;) {
         // Once stopping, claim nothing new but finish what is claimed (an abandoned claim would look like a crash).
-        if (queue.length < this.o.batchSize / 2 && !exhausted && !this.stopping) void refill();
-        const message = queue.shift();
-        if (message) {
-          count(summary, await this.process(message));
+        if (!filling && ready.length < this.o.batchSize / 2 && !exhausted && !this.stopping) void fill();
+        const item = ready.shift();
+        if (item) {
+          count(summary, await this.process(item));
           continue;
         }
-        if (claiming) {
-          await claiming;
+        if (filling) {
+          await new Promise<void>((resolve) => waiting.push(resolve));
           continue;
         }
         if (exhausted || this.stopping) return;
       }
     };
-    await refill();
+    await fill();
     await Promise.all(Array.from({ length: this.o.concurrency }, lane));
     await this.flush();
+    if (failure) throw failure;
     return summary;
+  }
+
+  /** Gates a chunk of claimed messages, renders the allowed ones and checks them against suppressions, a few statements in all. */
+  private async prepare(chunk: readonly OutboxMessage[]): Promise<Prepared[]> {
+    const at = this.o.now();
+    const gatedAt = at.getTime();
+    try {
+      const decisions = this.o.isAllowedMany
+        ? await this.o.isAllowedMany(chunk, at)
+        : await Promise.all(chunk.map((m) => this.o.isAllowed(m.patientId, m.purpose, m.channel, at)));
+      const items: Prepared[] = chunk.map((message, i) => ({ message, consent: decisions[i]!, gatedAt }));
+      const allowed = items.filter((it) => it.consent.allowed);
+      const rendered = this.o.renderMany
+        ? await this.o.renderMany(allowed.map((it) => it.message))
+        : await Promise.all(allowed.map((it) => this.o.render(it.message).then((ok): RenderResult => ({ ok }), (error: unknown): RenderResult => ({ error }))));
+      allowed.forEach((it, i) => (it.rendered = rendered[i]!));
+      const addressed = allowed.flatMap((it) => (it.rendered && 'ok' in it.rendered ? [{ it, address: bareAddress(it.rendered.ok.to) }] : []));
+      const suppressions = this.o.suppressions;
+      if (suppressions && addressed.length) {
+        const reasons = suppressions.reasonsFor
+          ? await suppressions.reasonsFor(addressed.map(({ it, address }) => ({ patientId: it.message.patientId, address })))
+          : await Promise.all(addressed.map(({ it, address }) => suppressions.reasonFor(it.message.patientId, address)));
+        addressed.forEach(({ it }, i) => (it.suppressed = reasons[i]));
+      }
+      return items;
+    } catch (failure) {
+      return chunk.map((message) => ({ message, consent: { allowed: false }, gatedAt, failure }));
+    }
   }
 
   /** Runs in the background until stop(): polls when idle, at most every `idleMs`. */
@@ -293,19 +373,25 @@ export class Dispatcher {
     return this.flushing;
   }
 
-  /** One message, start to end. Plaintext exists only inside this call. */
-  private async process(message: OutboxMessage): Promise<Completion['state']> {
+  /** One prepared message, to its outcome. Its plaintext lives only in memory, from prepare() to the end of this call. */
+  private async process(item: Prepared): Promise<Completion['state']> {
+    const { message } = item;
     const at = this.o.now();
     const log = this.o.log;
     try {
-      const consent = await this.o.isAllowed(message.patientId, message.purpose, message.channel, at);
+      if (item.failure) throw item.failure;
+      // The decision was taken when the chunk was prepared; a stale one is taken again so a revocation stops mail within seconds.
+      const consent = at.getTime() - item.gatedAt > this.o.maxGateAgeMs ? await this.o.isAllowed(message.patientId, message.purpose, message.channel, at) : item.consent;
       if (!consent.allowed) {
         return await this.finish(message, { state: 'cancelled', reason: `consent: ${consent.reason ?? 'not authorized'}`, consentVersion: consent.version ?? null });
       }
       const consentVersion = consent.version ?? null;
-      const rendered = await this.o.render(message);
+      // Allowed now but denied when prepared: render it now.
+      const result = item.rendered ?? (await this.o.render(message).then((ok): RenderResult => ({ ok }), (error: unknown): RenderResult => ({ error })));
+      if ('error' in result) throw result.error;
+      const rendered = result.ok;
       const domain = domainOf(rendered.to);
-      const suppressed = await this.o.suppressions?.reasonFor(message.patientId, bareAddress(rendered.to));
+      const suppressed = item.rendered ? item.suppressed : await this.o.suppressions?.reasonFor(message.patientId, bareAddress(rendered.to));
       if (suppressed) return await this.finish(message, { state: 'cancelled', reason: `suppressed: ${suppressed}`, consentVersion });
       const backedOff = this.o.transport.backoffUntil(domain);
       if (backedOff > at.getTime()) {

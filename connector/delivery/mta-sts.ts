@@ -1,7 +1,7 @@
 // MTA-STS (RFC 8461): the `_mta-sts` TXT record, the HTTPS policy fetched with verified TLS, MX pattern matching, and a policy cache by id and max_age.
 import https from 'node:https';
 import type { DnsLookup } from './dns-client.js';
-import { trustedCas } from './trust.js';
+import { trustContext } from './trust.js';
 import type { ConnectTargetMap } from './mx-resolver.js';
 
 export type MtaStsMode = 'enforce' | 'testing' | 'none';
@@ -117,7 +117,7 @@ export function createMtaSts(options: MtaStsOptions): MtaSts {
           headers: { host: policyHost, accept: 'text/plain' },
           // The policy's authenticity rests on this handshake (RFC 8461 §3.3): verified, never relaxed.
           rejectUnauthorized: true,
-          ...(options.ca ? { ca: trustedCas(options.ca) } : {}),
+          ...(options.ca ? { secureContext: trustContext(options.ca) } : { minVersion: 'TLSv1.2' as const }),
           timeout: options.timeoutMs ?? 10_000,
           agent: false,
         },

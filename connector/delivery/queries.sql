@@ -96,9 +96,14 @@ VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (address_index) WHERE address_index IS NOT NULL DO NOTHING;
 
 -- name: findSuppression
-SELECT reason, detail FROM delivery_suppressions
+SELECT id, reason, detail FROM delivery_suppressions
 WHERE address_index = $1 OR (patient_id = $2::text AND reason = 'complaint')
 ORDER BY id LIMIT 1;
+
+-- name: findSuppressions
+SELECT id, address_index, patient_id, reason, detail FROM delivery_suppressions
+WHERE address_index = ANY($1::bytea[]) OR (patient_id = ANY($2::text[]) AND reason = 'complaint')
+ORDER BY id;
 
 -- name: insertFeedback
 INSERT INTO delivery_feedback (kind, outbox_id, status, received_at) VALUES ($1, $2, $3, $4);

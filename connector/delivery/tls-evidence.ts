@@ -4,7 +4,7 @@ import { checkServerIdentity, type ConnectionOptions, type DetailedPeerCertifica
 import { matchTlsa, usableTlsa, type DaneResult } from './dane.js';
 import type { TlsaRecord } from './dns-client.js';
 import type { MtaStsResult } from './mta-sts.js';
-import { trustedCas } from './trust.js';
+import { trustContext } from './trust.js';
 
 export interface PeerEvidence {
   protocol: string | null;
@@ -74,7 +74,7 @@ export function verifiedTlsOptions(options: VerifiedTlsOptions): ConnectionOptio
     ...(isIP(options.servername) ? {} : { servername: options.servername }),
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
-    ...(options.ca && options.ca.length ? { ca: trustedCas(options.ca) } : {}),
+    ...(options.ca && options.ca.length ? { secureContext: trustContext(options.ca) } : {}),
     checkServerIdentity: (_host: string, cert: PeerCertificate) => {
       // Check the MX name we meant, not whatever name the connect target carries.
       const nameError = checkServerIdentity(options.servername, cert);

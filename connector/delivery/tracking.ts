@@ -43,6 +43,8 @@ export interface TrackingDeps {
 export interface Tracking {
   /** Rewrites http(s) links to click tokens and appends the open pixel; returns the new HTML. */
   instrument(message: OutboxMessage, html: string): Promise<string>;
+  /** The same for many messages, with one insert of all their tokens; answers in the order given. */
+  instrumentMany(items: ReadonlyArray<{ message: OutboxMessage; html: string }>): Promise<string[]>;
   /** The pixel route: records the open, returns the 1×1 GIF. */
   handleOpen(token: string, req: RequestInfo): Promise<{ status: number; contentType: string; body: Buffer }>;
   /** The click route: records the click, redirects to the stored target. */
@@ -71,17 +73,21 @@ export function createTracking(deps: TrackingDeps): Tracking {
     await deps.db.query(q.insertTrackingEvent, [String(row.outbox_id), row.campaign_id, kind, agent, agent !== 'human', now()]);
   };
 
-  return {
-    async instrument(message, html) {
-      const hashes: Buffer[] = [];
-      const kinds: string[] = [];
-      const targets: Array<Buffer | null> = [];
+  const instrumentMany: Tracking['instrumentMany'] = async (items) => {
+    const hashes: Buffer[] = [];
+    const kinds: string[] = [];
+    const targets: Array<Buffer | null> = [];
+    const outboxIds: string[] = [];
+    const campaignIds: string[] = [];
+    const out = items.map(({ message, html }) => {
       const add = (kind: 'open' | 'click', target?: string) => {
         const token = newToken();
         const hash = sha256(token);
         hashes.push(hash);
         kinds.push(kind);
         targets.push(target ? deps.cipher.seal(target, sealAt(hash)) : null);
+        outboxIds.push(message.id);
+        campaignIds.push(message.campaignId);
         return token;
       };
       const rewritten = html.replace(/(<a\b[^>]*?\bhref\s*=\s*)(["'])(https?:\/\/[^"']+)\2/gi, (_m, head: string, quote: string, url: string) => {
@@ -89,11 +95,20 @@ export function createTracking(deps: TrackingDeps): Tracking {
         return `${head}${quote}${base}/t/c/${add('click', target)}${quote}`;
       });
       const pixel = `<img src="${base}/t/o/${add('open')}" width="1" height="1" alt="" style="display:block;border:0">`;
-      const out = /<\/body>/i.test(rewritten) ? rewritten.replace(/<\/body>/i, `${pixel}</body>`) : `${rewritten}${pixel}`;
+      return /<\/body>/i.test(rewritten) ? rewritten.replace(/<\/body>/i, `${pixel}</body>`) : `${rewritten}${pixel}`;
+    });
+    if (hashes.length) {
       const at = now();
-      await deps.db.query(q.insertTrackingTokens, [hashes, kinds, hashes.map(() => message.id), hashes.map(() => message.campaignId), targets, hashes.map(() => at)]);
-      return out;
+      await deps.db.query(q.insertTrackingTokens, [hashes, kinds, outboxIds, campaignIds, targets, hashes.map(() => at)]);
+    }
+    return out;
+  };
+
+  return {
+    async instrument(message, html) {
+      return (await instrumentMany([{ message, html }]))[0]!;
     },
+    instrumentMany,
     async handleOpen(token, req) {
       try {
         const { row } = await lookup(token, 'open');

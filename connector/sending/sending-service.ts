@@ -9,12 +9,12 @@ import type { MergeContext, PracticeContext, SenderContext } from '../compose/me
 import { TemplateStore } from '../compose/template-store.js';
 import { isPurpose, type Purpose } from '../consent/purposes.js';
 import { createFeedbackProcessor, startBounceListener, type FeedbackProcessor } from '../delivery/bounces.js';
-import { cancelOnRevocation, consentGate } from '../delivery/consent-link.js';
+import { cancelOnRevocation, consentGate, consentGateMany } from '../delivery/consent-link.js';
 import { createDeliveryEvents } from '../delivery/delivery-events.js';
 import { createDeliveryService } from '../delivery/delivery-service.js';
 import type { DkimSigner } from '../delivery/dkim.js';
 import type { DnsLookup } from '../delivery/dns-client.js';
-import type { Dispatcher, DispatchSummary } from '../delivery/dispatcher.js';
+import type { Dispatcher, DispatchSummary, RenderResult } from '../delivery/dispatcher.js';
 import type { EscrowDesk } from '../delivery/escrow-notice.js';
 import { buildWireMessage, type RenderedMessage } from '../delivery/mime.js';
 import { domainOf, type ConnectTargetMap } from '../delivery/mx-resolver.js';
@@ -246,32 +246,49 @@ export async function createSendingService(app: App, options: SendingOptions = {
     return ok;
   };
 
-  /** Opens the patient's facts and merges them in memory; the result lives only for this send. */
-  const render = async (m: OutboxMessage): Promise<RenderedMessage> => {
-    const id = Number(m.patientId);
-    const facts = (await app.facts.readFacts([id])).get(id);
-    // BAD_REQUEST fails the message at once (no retry): these do not heal by waiting.
-    if (!facts) throw fail('BAD_REQUEST', 'the recipient is no longer in the store');
-    if (facts.deceased) throw fail('BAD_REQUEST', 'the recipient is deceased');
-    if (!facts.email) throw fail('BAD_REQUEST', 'the recipient has no email address');
-    if (!(await dispatchable(m.campaignId))) throw fail('BAD_REQUEST', 'the campaign approval was withdrawn or the campaign stopped');
+  /**
+   * Opens the patients' facts (one read for the chunk) and merges them in memory; the results live only
+   * until they are sent. Links become opaque click tokens and an open pixel is added (one insert for the chunk).
+   */
+  const renderMany = async (messages: readonly OutboxMessage[]): Promise<RenderResult[]> => {
+    if (messages.length === 0) return [];
+    const all = await app.facts.readFacts([...new Set(messages.map((m) => Number(m.patientId)))]);
     const sender = (await senderNow()).context;
-    const template = await compiledFor(m.templateVersion);
-    const link = unsubscribeUrl(m);
-    const context: MergeContext & { deliveryMode: DeliveryMode } = {
-      practice, sender, now: now(), deliveryMode: m.deliveryMode, ...(link ? { links: { unsubscribe: link } } : {}),
-    };
-    const composed = template.render(facts, context);
-    // Links become opaque click tokens and an open pixel is added: no PHI goes into a URL.
-    const html = composed.html && tracking ? await tracking.instrument(m, reveal(composed.html)) : reveal(composed.html);
-    return {
-      from: reveal(composed.from),
-      to: String(facts.email).trim(),
-      subject: composed.subject,
-      text: reveal(composed.text),
-      ...(html ? { html } : {}),
-      phiFree: composed.phiFree,
-    };
+    const composed = await Promise.all(
+      messages.map(async (m): Promise<{ message: OutboxMessage; to: string; composed: ReturnType<CompiledTemplate['render']> } | { error: unknown }> => {
+        try {
+          const facts = all.get(Number(m.patientId));
+          // BAD_REQUEST fails the message at once (no retry): these do not heal by waiting.
+          if (!facts) throw fail('BAD_REQUEST', 'the recipient is no longer in the store');
+          if (facts.deceased) throw fail('BAD_REQUEST', 'the recipient is deceased');
+          if (!facts.email) throw fail('BAD_REQUEST', 'the recipient has no email address');
+          if (!(await dispatchable(m.campaignId))) throw fail('BAD_REQUEST', 'the campaign approval was withdrawn or the campaign stopped');
+          const template = await compiledFor(m.templateVersion);
+          const link = unsubscribeUrl(m);
+          const context: MergeContext & { deliveryMode: DeliveryMode } = {
+            practice, sender, now: now(), deliveryMode: m.deliveryMode, ...(link ? { links: { unsubscribe: link } } : {}),
+          };
+          return { message: m, to: String(facts.email).trim(), composed: template.render(facts, context) };
+        } catch (error) {
+          return { error };
+        }
+      }),
+    );
+    const tracked = composed.flatMap((c) => ('composed' in c && c.composed.html ? [{ message: c.message, html: reveal(c.composed.html) }] : []));
+    const instrumented = tracking && tracked.length ? await tracking.instrumentMany(tracked) : tracked.map((t) => t.html);
+    let next = 0;
+    return composed.map((c): RenderResult => {
+      if (!('composed' in c)) return { error: c.error };
+      const html = c.composed.html ? instrumented[next++]! : undefined;
+      return {
+        ok: { from: reveal(c.composed.from), to: c.to, subject: c.composed.subject, text: reveal(c.composed.text), ...(html ? { html } : {}), phiFree: c.composed.phiFree },
+      };
+    });
+  };
+  const render = async (m: OutboxMessage): Promise<RenderedMessage> => {
+    const [result] = await renderMany([m]);
+    if ('error' in result!) throw result.error;
+    return result!.ok;
   };
 
   const webhookUrls = options.webhooks?.urls ?? config.webhookUrls;
@@ -295,7 +312,9 @@ export async function createSendingService(app: App, options: SendingOptions = {
     ...(options.probeTtlMs ? { probeTtlMs: options.probeTtlMs } : {}),
     ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
     render,
+    renderMany,
     isAllowed: consentGate(app.consent),
+    isAllowedMany: consentGateMany(app.consent),
     suppressions: feedback,
     dkim,
     ...(escrow
@@ -314,7 +333,7 @@ export async function createSendingService(app: App, options: SendingOptions = {
     envelopeFrom: () => options.bounceAddress ?? config.bounceAddress ?? current!.context.address,
     ...(events ? { onOutcome: events.outcome } : {}),
     ...(options.workerId ? { workerId: options.workerId } : {}),
-    concurrency: options.concurrency ?? config.senderConcurrency,
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
     ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
     ...(options.retryDelaysMs ? { retryDelaysMs: options.retryDelaysMs } : {}),

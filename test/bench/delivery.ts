@@ -1,22 +1,215 @@
-// Benchmark: DKIM-signed mail over verified STARTTLS to a loopback sink, through the durable outbox with the consent gate (PGlite and PostgreSQL), against a bare nodemailer pool in the same run.
+// Benchmark: a real campaign (sealed facts, consent registry, clinician approval) sent through the durable outbox with the consent gate at dispatch, render in memory, DKIM and verified STARTTLS to a loopback sink (PGlite and PostgreSQL), against a bare nodemailer pool in the same run.
+// Usage: node --import tsx test/bench/delivery.ts [messages, default 20000] [--connections N, default 10] [--profile <dir>]
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { Session } from 'node:inspector';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
+import { loadConfig } from '../../connector/config.js';
+import { openApp } from '../../connector/app.js';
 import { createDkimSigner } from '../../connector/delivery/dkim.js';
-import { Dispatcher } from '../../connector/delivery/dispatcher.js';
-import type { RenderedMessage } from '../../connector/delivery/mime.js';
-import { createOutbox, type OutboxMessage } from '../../connector/delivery/outbox.js';
-import type { RouteCandidate, Router } from '../../connector/delivery/route.js';
-import { createStarttlsProbe } from '../../connector/delivery/starttls-probe.js';
-import { createTransport } from '../../connector/delivery/transport.js';
-import { openDb, type Db } from '../../connector/store/db.js';
-import { createTestCa, testDkimKey } from '../support/test-ca.js';
+import { createDnsLookup } from '../../connector/delivery/dns-client.js';
+import { tableConnectTarget } from '../../connector/delivery/mx-resolver.js';
+import { createSendingService } from '../../connector/sending/sending-service.js';
+import { phi } from '../../fhir/phi.js';
+import { patient } from '../connector/campaigns/campaign-world.js';
+import { startDnsServer } from '../support/dns-server.js';
+import { createTestCa, testDkimKey, type TestCa } from '../support/test-ca.js';
 import { postgresAvailable, postgresUrl } from '../support/postgres.js';
 
 const args = process.argv.slice(2);
+
+const domain = 'bench.test';
+const profileDir = args.includes('--profile') ? args[args.indexOf('--profile') + 1] : undefined;
+
+/** Busy and total jiffies of the whole machine (Linux /proc/stat): the share of both cores the run used. */
+function machineTicks(): { busy: number; total: number } | undefined {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = cpu[3]! + (cpu[4] ?? 0);
+    const total = cpu.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** With `--profile <dir>`, writes a V8 CPU profile of `work` (the send phase only) to <dir>/delivery-<label>.cpuprofile. */
+async function profiled(label: string, work: () => Promise<void>): Promise<void> {
+  if (!profileDir) return work();
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  try {
+    await work();
+  } finally {
+    const { profile } = (await post('Profiler.stop')) as { profile: object };
+    writeFileSync(join(profileDir, `delivery-${label}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+const mx = 'mx.bench.test';
+const sender = 'care@clinic.test';
+/** SMTP connections to the sink, the same for the baseline pool and the product (`--connections N`, default 10 as in the product). */
+const poolSize = args.includes('--connections') ? Number(args[args.indexOf('--connections') + 1]) : 10;
+const out = (s: string) => process.stdout.write(`${s}\n`);
+const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+
+const content = {
+  subject: 'Time for your annual visit',
+  preheader: 'Book a slot this month',
+  html: '<p>Dear [first name],</p><p>your annual wellness visit with [pcp name] is due. <a href="https://clinic.test/book">Book online</a> or call us.</p><p>Riverside Clinic</p>',
+  text: 'Dear [first name],\n\nyour annual wellness visit with [pcp name] is due. Book online at https://clinic.test/book or call us.\n\nRiverside Clinic\n\nUnsubscribe: [unsubscribe link]',
+};
+
+async function main() {
+  const n = Number(args.find((a, i) => /^\d+$/.test(a) && !['--profile', '--connections'].includes(args[i - 1]!)) ?? 20_000);
+  const ca = createTestCa();
+  const leaf = ca.leaf([mx]);
+  const dir = mkdtempSync(join(tmpdir(), 'bench-delivery-'));
+  writeFileSync(join(dir, 'cert.json'), JSON.stringify({ key: leaf.key, cert: leaf.cert }));
+  const sink: ChildProcess = fork(new URL(import.meta.url).pathname, ['--sink', join(dir, 'cert.json')], { execArgv: ['--import', 'tsx'] });
+  const port = await new Promise<number>((resolve) => sink.once('message', (m: { port: number }) => resolve(m.port)));
+  const sinkState = () => new Promise<{ count: number; cpu: NodeJS.CpuUsage }>((resolve) => {
+    sink.once('message', (m: { count: number; cpu: NodeJS.CpuUsage }) => resolve(m));
+    sink.send('count');
+  });
+  const dns = await startDnsServer({ [domain]: { MX: [{ exchange: mx, priority: 10 }] } });
+  try {
+    await runAll(n, ca, port, dns.address, sinkState);
+  } finally {
+    sink.kill();
+    await dns.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runAll(n: number, ca: TestCa, port: number, dnsAddress: string, sinkState: () => Promise<{ count: number; cpu: NodeJS.CpuUsage }>) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-delivery-homes-'));
+  const dkimKey = testDkimKey().privateKey;
+
+  /** Runs `send`, checks the sink got `n` messages over TLS, and reports msg/s and CPU per message on each side. */
+  const measured = async (label: string, send: () => Promise<void>) => {
+    const before = await sinkState();
+    const m0 = machineTicks();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await send();
+    const secs = (performance.now() - t0) / 1000;
+    const cpu = cpuMs(process.cpuUsage(cpu0));
+    const m1 = machineTicks();
+    const after = await sinkState();
+    const got = after.count - before.count;
+    if (got !== n) throw new Error(`${label}: the sink got ${got}/${n} over TLS`);
+    const machine = m0 && m1 ? (m1.busy - m0.busy) / (m1.total - m0.total) : undefined;
+    return { rate: n / secs, senderMs: cpu / n, sinkMs: (cpuMs(after.cpu) - cpuMs(before.cpu)) / n, machine };
+  };
+
+  // --- baseline: a bare nodemailer pool, messages rendered ahead of time, DKIM with the same KeyObject, same TLS checks.
+  const baseline = () => {
+    const transporter = nodemailer.createTransport({
+      pool: true, maxConnections: poolSize, maxMessages: 1000, host: '127.0.0.1', port, name: 'clinic.test', requireTLS: true,
+      tls: { servername: mx, ca: [ca.cert], rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+      dkim: { domainName: 'clinic.test', keySelector: 'bench', privateKey: dkimKey },
+    });
+    const messages = Array.from({ length: n }, (_, i) => ({
+      from: `"Riverside Clinic" <${sender}>`, to: `patient${i}@${domain}`, subject: 'Time for your annual visit',
+      text: content.text.replace('[first name]', `Given${i}`).replace('[pcp name]', 'Dr. Imaginary Osei').replace('[unsubscribe link]', `https://outreach.clinic.test/u/${randomBytes(32).toString('base64url')}`),
+      html: content.html.replace('[first name]', `Given${i}`).replace('[pcp name]', 'Dr. Imaginary Osei'),
+    }));
+    return measured('baseline', async () => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: poolSize * 4 }, async () => {
+          while (next < messages.length) await transporter.sendMail(messages[next++]!);
+        }),
+      );
+      transporter.close();
+    });
+  };
+
+  // --- the product: a real campaign through the sending service (the same construction `outreach serve` uses).
+  const product = async (kind: 'pglite' | 'postgres') => {
+    const home = mkdtempSync(join(dir, `home-${kind}-`));
+    const schema = `bench_${randomBytes(5).toString('hex')}`;
+    const app = await openApp(
+      loadConfig({
+        OUTREACH_HOME: home, OUTREACH_LOG_LEVEL: 'silent', OUTREACH_PRACTICE_NAME: 'Riverside Clinic', OUTREACH_MX_CONNECTIONS: String(poolSize),
+        ...(kind === 'postgres' ? { DATABASE_URL: postgresUrl, DATABASE_SCHEMA: schema } : {}),
+      }),
+      { resealInBackground: false },
+    );
+    try {
+      const sending = await createSendingService(app, {
+        sender: { address: sender, displayName: 'Riverside Clinic' },
+        dns: createDnsLookup([dnsAddress]),
+        connectTarget: tableConnectTarget({ [`smtp:${mx}`]: { host: '127.0.0.1', port } }),
+        ca: [ca.cert],
+        dkim: createDkimSigner({ domainName: 'clinic.test', keySelector: 'bench', privateKey: dkimKey }),
+        publicUrl: 'https://outreach.clinic.test',
+        bounces: null,
+        batchSize: 500,
+      });
+      const admin = { name: 'bench', role: 'admin' };
+      for (const role of ['marketer', 'clinician'] as const) await app.users.add({ username: role, role, password: 'bench password 123' }, admin);
+      const marketer = (await app.users.login('marketer', 'bench password 123')).session;
+      const clinician = (await app.users.login('clinician', 'bench password 123')).session;
+      const ids: number[] = [];
+      for (let i = 0; i < n; i += 2000) {
+        const batch = Array.from({ length: Math.min(2000, n - i) }, (_, k) => patient({ patientId: `b-${i + k}`, state: 'BN', given: phi(`Given${i + k}`), email: phi(`patient${i + k}@${domain}`) }));
+        const stored = await app.facts.upsertFacts(batch);
+        ids.push(...stored);
+        await app.consent.record(stored.map((id) => ({ patientId: id, purpose: 'marketing' as const, channel: 'email' as const, status: 'active' as const, source: 'admin' as const, sourceRef: 'bench', textVersion: 'v1' })), admin);
+      }
+      await (await app.segmentIndex()).settled();
+      const segment = await sending.segments.save({ name: 'bench', definition: { type: 'state', value: 'BN' }, actor: 'marketer' });
+      const template = await sending.templates.create({ name: 'bench', content, actor: 'marketer' });
+      const c = await sending.campaigns.create(marketer, { name: 'bench', template: { versionId: template.versionId }, audience: { kind: 'segment', segmentVersionId: segment.versionId }, purpose: 'marketing', deliveryMode: 'tls-required' });
+      await sending.campaigns.submit(marketer, c.id);
+      await sending.campaigns.approve(clinician, c.id);
+      await sending.campaigns.schedule(marketer, c.id, new Date(Date.now() - 1000));
+      const q0 = performance.now();
+      const [run] = await sending.campaigns.runDue();
+      const queueSecs = (performance.now() - q0) / 1000;
+      if (run?.report?.queued !== n) throw new Error(`expected ${n} queued, got ${run?.report?.queued}`);
+      let delivered = 0;
+      const r = await measured(kind, () =>
+        profiled(kind, async () => {
+          delivered = (await sending.dispatcher.drain()).delivered;
+        }),
+      );
+      if (delivered !== n) throw new Error(`${kind}: delivered ${delivered}/${n}`);
+      await sending.close();
+      return { ...r, queueSecs };
+    } finally {
+      if (kind === 'postgres') await app.db.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await app.close();
+    }
+  };
+
+  const line = (label: string, r: { rate: number; senderMs: number; sinkMs: number; machine: number | undefined }, base?: number, extra = '') =>
+    out(
+      `${label.padEnd(46)} ${r.rate.toFixed(0).padStart(5)} msg/s${base ? `  ratio ${(r.rate / base).toFixed(2)}x` : ''}  CPU/msg: sender ${r.senderMs.toFixed(2)} ms, sink ${r.sinkMs.toFixed(2)} ms` +
+        `${r.machine === undefined ? '' : `; machine ${(r.machine * 100).toFixed(0)}% busy`}${extra}`,
+    );
+  out(`delivery bench: ${n} personalised messages (text + HTML), DKIM rsa-sha256 (2048), STARTTLS verified against the test CA, pool ${poolSize}, sink in a child process`);
+  const base = await baseline();
+  line('baseline  bare nodemailer pool (pre-rendered)', base);
+  const a = await product('pglite');
+  line('outreach  campaign via outbox on PGlite', a, base.rate, `  (queued in ${a.queueSecs.toFixed(1)} s)`);
+  if (await postgresAvailable()) {
+    const b = await product('postgres');
+    line('outreach  campaign via outbox on PostgreSQL', b, base.rate, `  (queued in ${b.queueSecs.toFixed(1)} s)`);
+  }
+  out(`target: >= 1000 msg/s on 2 cores and >= 0.7x the baseline · load average ${loadavg()[0]!.toFixed(1)}`);
+  rmSync(dir, { recursive: true, force: true });
+}
 
 // --- child mode: the loopback sink, in its own process so that it does not share our event loop.
 if (args[0] === '--sink') {
@@ -34,185 +227,8 @@ if (args[0] === '--sink') {
   });
   server.listen(0, '127.0.0.1', () => process.send!({ port: (server.server.address() as { port: number }).port }));
   process.on('message', (m) => {
-    if (m === 'count') process.send!({ count });
+    if (m === 'count') process.send!({ count, cpu: process.cpuUsage() });
   });
-} else if (args[0] === '--dispatch') {
-  await dispatchChild(JSON.parse(args[1]!) as ChildArgs);
 } else {
   await main();
-}
-
-interface ChildArgs {
-  schema: string;
-  port: number;
-  ca: string;
-  mx: string;
-  poolSize: number;
-}
-
-/** A second sending process on the same PostgreSQL outbox: claims with SKIP LOCKED alongside the others. */
-async function dispatchChild(a: ChildArgs) {
-  const db = await openDb({ databaseUrl: postgresUrl, schema: a.schema, poolSize: 4 });
-  const { dispatcher, transport } = productParts(db, a.port, a.ca, a.mx, a.poolSize);
-  process.send!({ ready: true });
-  await new Promise<void>((resolve) => process.once('message', () => resolve()));
-  const summary = await dispatcher.drain();
-  await transport.close();
-  await db.close();
-  process.send!({ delivered: summary.delivered });
-}
-
-function renderedFor(i: number): RenderedMessage {
-  return {
-    from: 'Riverside Clinic <care@sender.bench.test>', to: `patient${i}@bench.test`, subject: `Your reminder ${i}`,
-    text: `Dear patient ${i},\n\nthis is a reminder that your annual wellness visit is due. Book online or call us.\n\n` + 'Riverside Clinic\n'.repeat(8),
-    phiFree: false,
-  };
-}
-
-/** The product's sending side: outbox, a fixed verified route (probed once), the transport and the dispatcher. */
-function productParts(db: Db, port: number, caPem: string, mx: string, poolSize: number) {
-  const outbox = createOutbox(db, { messageIdDomain: 'sender.bench.test' });
-  const target = { host: '127.0.0.1', port };
-  const probe = createStarttlsProbe({ heloName: 'sender.bench.test', ca: [caPem] });
-  const router: Router = {
-    assess: async (domain) => {
-      const p = await probe.probe({ mx, target, tlsa: [] });
-      const candidate: RouteCandidate = { mx, target, tlsa: [], mtaSts: { status: 'none' }, dane: { status: 'none' }, probe: p, verified: !p.failure, requiresTls: false };
-      return { domain, candidates: [candidate], reasons: p.failure ? [p.failure] : [], ...(p.failure ? {} : { verified: candidate }) };
-    },
-    forget: () => undefined,
-  };
-  const transport = createTransport({ heloName: 'sender.bench.test', ca: [caPem], maxConnectionsPerMx: poolSize, maxPerDomain: poolSize * 4, maxMessagesPerConnection: 1000 });
-  const dispatcher = new Dispatcher({
-    outbox, router, transport,
-    render: async (m: OutboxMessage) => renderedFor(Number(m.patientId)),
-    // The consent gate: an authorization look-up per message at dispatch.
-    isAllowed: async (patientId) => (Number(patientId) >= 0 ? { allowed: true, version: 'auth-1' } : { allowed: false, reason: 'none' }),
-    dkim: createDkimSigner({ domainName: 'sender.bench.test', keySelector: 'bench', privateKey: testDkimKey().privateKey }),
-    concurrency: poolSize * 4, batchSize: 500, leaseMs: 300_000,
-  });
-  return { outbox, dispatcher, transport };
-}
-
-async function main() {
-  // `node --import tsx test/bench/delivery.ts [messages] [--processes K]`: K > 1 adds a run with K sending processes.
-  const pIndex = args.indexOf('--processes');
-  const processes = pIndex >= 0 ? Number(args[pIndex + 1] ?? 2) : 1;
-  const n = Number(args.find((a, i) => /^\d+$/.test(a) && (pIndex < 0 || i !== pIndex + 1)) ?? 20_000);
-  const mx = 'mx.bench.test';
-  const ca = createTestCa();
-  const leaf = ca.leaf([mx]);
-  const dir = mkdtempSync(join(tmpdir(), 'bench-delivery-'));
-  writeFileSync(join(dir, 'cert.json'), JSON.stringify({ key: leaf.key, cert: leaf.cert }));
-  const sink: ChildProcess = fork(new URL(import.meta.url).pathname, ['--sink', join(dir, 'cert.json')], { execArgv: ['--import', 'tsx'] });
-  const port = await new Promise<number>((resolve) => sink.once('message', (m: { port: number }) => resolve(m.port)));
-  const sinkCount = () => new Promise<number>((resolve) => {
-    sink.once('message', (m: { count: number }) => resolve(m.count));
-    sink.send('count');
-  });
-  const dkimKey = testDkimKey().privateKey;
-  const rendered = renderedFor;
-  const poolSize = 5;
-
-  // --- baseline: a bare nodemailer pool, pre-rendered messages, DKIM with the same KeyObject, same TLS checks.
-  const baseline = async (): Promise<number> => {
-    const before = await sinkCount();
-    const transporter = nodemailer.createTransport({
-      pool: true, maxConnections: poolSize, maxMessages: 1000, host: '127.0.0.1', port, name: 'sender.bench.test', requireTLS: true,
-      tls: { servername: mx, ca: [ca.cert], rejectUnauthorized: true, minVersion: 'TLSv1.2' },
-      dkim: { domainName: 'sender.bench.test', keySelector: 'bench', privateKey: dkimKey },
-    });
-    const messages = Array.from({ length: n }, (_, i) => rendered(i));
-    const t0 = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: poolSize * 4 }, async () => {
-        while (next < messages.length) {
-          const m = messages[next++]!;
-          await transporter.sendMail({ from: m.from, to: m.to, subject: m.subject, text: m.text });
-        }
-      }),
-    );
-    const secs = (performance.now() - t0) / 1000;
-    transporter.close();
-    const got = (await sinkCount()) - before;
-    if (got !== n) throw new Error(`baseline: sink got ${got}/${n}`);
-    return n / secs;
-  };
-
-  // --- the product: outbox (durable store) + consent gate + render at dispatch + DKIM + verified-TLS transport.
-  const product = async (db: Db): Promise<{ rate: number; enqueueSecs: number }> => {
-    const before = await sinkCount();
-    const outbox = createOutbox(db, { messageIdDomain: 'sender.bench.test' });
-    const te = performance.now();
-    for (let i = 0; i < n; i += 5000) {
-      await outbox.enqueue(
-        Array.from({ length: Math.min(5000, n - i) }, (_, k) => ({
-          campaignId: `bench-${db.kind}`, templateVersion: 1, patientId: String(i + k), purpose: 'marketing', deliveryMode: 'tls-required' as const,
-        })),
-      );
-    }
-    const enqueueSecs = (performance.now() - te) / 1000;
-    const { dispatcher, transport } = productParts(db, port, ca.cert, mx, poolSize);
-    const t0 = performance.now();
-    const summary = await dispatcher.drain();
-    const secs = (performance.now() - t0) / 1000;
-    await transport.close();
-    const got = (await sinkCount()) - before;
-    if (summary.delivered !== n || got !== n) throw new Error(`product: delivered ${summary.delivered}, sink got ${got}/${n}`);
-    return { rate: n / secs, enqueueSecs };
-  };
-
-  const out = (s: string) => process.stdout.write(`${s}\n`);
-  out(`delivery bench: ${n} messages, DKIM rsa-sha256 (2048), STARTTLS verified against the test CA, pool ${poolSize}, sink in a child process`);
-  const base = await baseline();
-  out(`baseline  bare nodemailer pool (pre-rendered):        ${base.toFixed(0)} msg/s`);
-  const pgliteDir = join(dir, 'pglite');
-  const pglite = await openDb({ dataDir: pgliteDir });
-  const a = await product(pglite);
-  await pglite.close();
-  out(`outreach  outbox on PGlite (on disk) + consent gate:   ${a.rate.toFixed(0)} msg/s  ratio ${(a.rate / base).toFixed(2)}x  (enqueue ${a.enqueueSecs.toFixed(1)} s)`);
-  if (await postgresAvailable()) {
-    const schema = `bench_${process.pid}`;
-    const pg = await openDb({ databaseUrl: postgresUrl, schema, poolSize: 8 });
-    try {
-      const b = await product(pg);
-      out(`outreach  outbox on PostgreSQL + consent gate:        ${b.rate.toFixed(0)} msg/s  ratio ${(b.rate / base).toFixed(2)}x  (enqueue ${b.enqueueSecs.toFixed(1)} s)`);
-      if (processes > 1) {
-        const c = await multiProcess(pg, schema, processes);
-        out(`outreach  PostgreSQL, ${processes} sending processes:            ${c.toFixed(0)} msg/s  ratio ${(c / base).toFixed(2)}x`);
-      }
-    } finally {
-      await pg.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await pg.close();
-    }
-  }
-  out('target: >= 1000 msg/s on 2 cores and >= 0.7x the baseline');
-
-  /** The same campaign size sent by `k` processes sharing the PostgreSQL outbox (SKIP LOCKED). */
-  async function multiProcess(pg: Db, schema: string, k: number): Promise<number> {
-    const before = await sinkCount();
-    const outbox = createOutbox(pg, { messageIdDomain: 'sender.bench.test' });
-    for (let i = 0; i < n; i += 5000) {
-      await outbox.enqueue(
-        Array.from({ length: Math.min(5000, n - i) }, (_, j) => ({
-          campaignId: 'bench-multi', templateVersion: 1, patientId: String(i + j), purpose: 'marketing', deliveryMode: 'tls-required' as const,
-        })),
-      );
-    }
-    const childArgs: ChildArgs = { schema, port, ca: ca.cert, mx, poolSize };
-    const children = Array.from({ length: k }, () => fork(new URL(import.meta.url).pathname, ['--dispatch', JSON.stringify(childArgs)], { execArgv: ['--import', 'tsx'] }));
-    await Promise.all(children.map((c) => new Promise((resolve) => c.once('message', resolve))));
-    const t0 = performance.now();
-    const done = children.map((c) => new Promise<number>((resolve) => c.once('message', (m: { delivered: number }) => resolve(m.delivered))));
-    for (const c of children) c.send('go');
-    const delivered = (await Promise.all(done)).reduce((a, b) => a + b, 0);
-    const secs = (performance.now() - t0) / 1000;
-    const got = (await sinkCount()) - before;
-    if (delivered !== n || got !== n) throw new Error(`multi-process: delivered ${delivered}, sink got ${got}/${n}`);
-    return n / secs;
-  }
-  sink.kill();
-  rmSync(dir, { recursive: true, force: true });
 }

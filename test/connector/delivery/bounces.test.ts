@@ -153,6 +153,16 @@ describe('bounces and complaints', () => {
     const sent = (await outbox.byIdempotencyKey('c1:1:angry'))!;
     await deliverReport(arf(sent.messageId, 'angry@valid.test'));
     expect(await processor.reasonFor('angry', 'angry@valid.test')).toBe('complaint abuse');
+    // The batch look-up the dispatcher uses answers exactly as one look-up per recipient does.
+    const asked = [
+      { patientId: 'angry', address: 'angry@valid.test' },
+      { patientId: 'angry', address: 'a-new-address@valid.test' },
+      { patientId: 'calm', address: 'calm@valid.test' },
+      { patientId: 'calm', address: 'ANGRY@valid.test' },
+    ];
+    const batch = await processor.reasonsFor!(asked);
+    expect(batch).toEqual(await Promise.all(asked.map((a) => processor.reasonFor(a.patientId, a.address))));
+    expect(batch.slice(0, 3)).toEqual(['complaint abuse', 'complaint abuse', undefined]);
     const feedback = await db.query<{ kind: string; outbox_id: unknown }>('SELECT kind, outbox_id FROM delivery_feedback');
     expect(feedback.map((f) => [f.kind, String(f.outbox_id)])).toEqual([['complaint', sent.id]]);
   });

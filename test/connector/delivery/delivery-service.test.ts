@@ -42,7 +42,7 @@ describe('delivery service from configuration', () => {
 
   it('sends everything through the relay over verified STARTTLS, authenticating only inside TLS', async () => {
     const service = createDeliveryService({
-      config: { smtpRelayUrl: `smtp://relayuser:s3cret@127.0.0.1:${relay.port}`, extraCaFile: caFile, dnsServers: [], senderConcurrency: 1 },
+      config: { smtpRelayUrl: `smtp://relayuser:s3cret@127.0.0.1:${relay.port}`, extraCaFile: caFile, dnsServers: [], senderConcurrency: 1, mxConnections: 2 },
       db, heloName: 'sender.outreach.test', render, isAllowed,
     });
     await service.outbox.enqueue([{ campaignId: 'c', templateVersion: 1, patientId: 'no-dns-needed.test', purpose: 'treatment', deliveryMode: 'tls-required' }]);
@@ -58,7 +58,7 @@ describe('delivery service from configuration', () => {
 
   it('sends nothing and never authenticates when the relay certificate does not verify', async () => {
     const service = createDeliveryService({
-      config: { smtpRelayUrl: `smtp://relayuser:s3cret@127.0.0.1:${fakeRelay.port}`, extraCaFile: caFile, dnsServers: [], senderConcurrency: 1 },
+      config: { smtpRelayUrl: `smtp://relayuser:s3cret@127.0.0.1:${fakeRelay.port}`, extraCaFile: caFile, dnsServers: [], senderConcurrency: 1, mxConnections: 2 },
       db, heloName: 'sender.outreach.test', render, isAllowed,
     });
     await service.outbox.enqueue([{ campaignId: 'c', templateVersion: 1, patientId: 'x.test', purpose: 'treatment', deliveryMode: 'tls-required' }]);
@@ -73,7 +73,7 @@ describe('delivery service from configuration', () => {
 
   it('goes direct to the MX through the configured DNS servers and the extra CA file', async () => {
     const service = createDeliveryService({
-      config: { dnsServers: [world.dns.address], extraCaFile: caFile, senderConcurrency: 1 },
+      config: { dnsServers: [world.dns.address], extraCaFile: caFile, senderConcurrency: 1, mxConnections: 2 },
       db, heloName: 'sender.outreach.test', render, isAllowed,
       connectTarget: async (host, service) => world.connectTable[`${service}:${host}`]!,
     });

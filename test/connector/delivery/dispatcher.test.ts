@@ -5,6 +5,7 @@ import { Dispatcher, type ConsentGate } from '../../../connector/delivery/dispat
 import type { RenderedMessage } from '../../../connector/delivery/mime.js';
 import { createOutbox, type Outbox, type OutboxMessage } from '../../../connector/delivery/outbox.js';
 import { openDb, type Db } from '../../../connector/store/db.js';
+import { fail } from '../../../connector/errors.js';
 import { verifyDkim } from '../../support/dkim-check.js';
 import { testDkimKey } from '../../support/test-ca.js';
 import { clearDelivery, startDeliveryWorld, type DeliveryWorld } from './world.js';
@@ -207,6 +208,76 @@ describe('dispatcher', () => {
     expect(await live.byIdempotencyKey('long:1:valid.test|lab')).toMatchObject({ state: 'delivered', attempts: 1, possibleDuplicate: false, leaseOwner: null });
     expect(world.sinks.valid.messages).toHaveLength(1);
     expect((await live.attempts((await live.byIdempotencyKey('long:1:valid.test|lab'))!.id)).map((a) => a.worker)).toEqual(['slow']);
+  });
+
+  it('prepares claimed mail a chunk at a time: one consent look-up, one render and one suppression look-up per chunk', async () => {
+    const n = 25;
+    await outbox.enqueue(Array.from({ length: n }, (_, i) => ({ campaignId: 'chunks', templateVersion: 1, patientId: `valid.test|news-${i}`, purpose: 'marketing', deliveryMode: 'tls-required' as const })));
+    consent.set('valid.test|news-3', { allowed: false, version: 'auth-9', reason: 'marketing authorization revoked' });
+    const calls = { gate: [] as number[], render: [] as number[], suppressions: [] as number[] };
+    const s = await dispatcher({
+      prepareSize: 10,
+      isAllowedMany: async (requests, at) => {
+        calls.gate.push(requests.length);
+        return Promise.all(requests.map((r) => isAllowed(r.patientId, r.purpose, r.channel, at)));
+      },
+      renderMany: async (messages) => {
+        calls.render.push(messages.length);
+        return Promise.all(messages.map(async (m) => (m.patientId.endsWith('-7') ? { error: new Error('facts unreadable') } : { ok: await render(m) })));
+      },
+      suppressions: {
+        reasonFor: async () => 'hard-bounce (never asked one by one)',
+        reasonsFor: async (recipients) => {
+          calls.suppressions.push(recipients.length);
+          return recipients.map((r) => (r.patientId.endsWith('-5') ? 'complaint' : undefined));
+        },
+      },
+    }).drain();
+    expect(calls.gate).toEqual([10, 10, 5]);
+    // The denied patient is never rendered; the unrenderable one never reaches the suppression look-up.
+    expect(calls.render).toEqual([9, 10, 5]);
+    expect(calls.suppressions).toEqual([8, 10, 5]);
+    expect(s).toMatchObject({ claimed: n, delivered: n - 3, cancelled: 2, retried: 1 });
+    expect(await outbox.byIdempotencyKey('chunks:1:valid.test|news-3')).toMatchObject({ state: 'cancelled', cancelReason: 'consent: marketing authorization revoked' });
+    expect(await outbox.byIdempotencyKey('chunks:1:valid.test|news-5')).toMatchObject({ state: 'cancelled', cancelReason: 'suppressed: complaint' });
+    expect(await outbox.byIdempotencyKey('chunks:1:valid.test|news-7')).toMatchObject({ state: 'queued', lastError: 'INTERNAL: dispatch error' });
+    expect(world.sinks.valid.messages).toHaveLength(n - 3);
+  });
+
+  it('takes a consent decision again, alone, when it is older than maxGateAgeMs at send time, so a revocation in between stops the message', async () => {
+    await outbox.enqueue(['a', 'b'].map((k) => ({ campaignId: 'stale', templateVersion: 1, patientId: `valid.test|news-${k}`, purpose: 'marketing', deliveryMode: 'tls-required' as const })));
+    let prepared = 0;
+    const d = dispatcher({
+      maxGateAgeMs: 1000,
+      isAllowedMany: async (requests) => {
+        prepared += requests.length;
+        const answers = requests.map(() => ({ allowed: true, version: 'auth-1' }));
+        // The patient revokes, and the wall clock moves on, after the chunk was gated and before it is sent.
+        consent.set('valid.test|news-b', { allowed: false, version: 'auth-2', reason: 'marketing authorization revoked' });
+        clock = new Date(clock.getTime() + 5000);
+        return answers;
+      },
+    });
+    expect(await d.drain()).toMatchObject({ delivered: 1, cancelled: 1 });
+    expect(prepared).toBe(2);
+    expect(gateCalls.map(([p]) => p).sort()).toEqual(['valid.test|news-a', 'valid.test|news-b']);
+    expect(await outbox.byIdempotencyKey('stale:1:valid.test|news-b')).toMatchObject({ state: 'cancelled', consentVersion: 'auth-2' });
+  });
+
+  it('keeps a chunk whose look-ups failed: its messages go back to the queue with the reason, none is lost', async () => {
+    await outbox.enqueue(['a', 'b', 'c'].map((k) => ({ campaignId: 'down', templateVersion: 1, patientId: `valid.test|news-${k}`, purpose: 'marketing', deliveryMode: 'tls-required' as const })));
+    const s = await dispatcher({
+      isAllowedMany: async () => {
+        throw fail('STORE_UNAVAILABLE', 'the consent registry is not reachable');
+      },
+    }).drain();
+    expect(s).toMatchObject({ claimed: 3, retried: 3, delivered: 0 });
+    for (const k of ['a', 'b', 'c']) {
+      expect(await outbox.byIdempotencyKey(`down:1:valid.test|news-${k}`)).toMatchObject({ state: 'queued', lastError: 'STORE_UNAVAILABLE: the consent registry is not reachable' });
+    }
+    // Later, with the registry back, they go.
+    clock = new Date(clock.getTime() + 61_000);
+    expect(await dispatcher().drain()).toMatchObject({ delivered: 3 });
   });
 
   it('refuses a DKIM key that is not RSA-2048', async () => {

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../../../connector/audit/audit-log.js';
 import { ConsentRegistry } from '../../../connector/consent/registry.js';
-import { cancelOnRevocation, consentGate } from '../../../connector/delivery/consent-link.js';
+import { cancelOnRevocation, consentGate, consentGateMany } from '../../../connector/delivery/consent-link.js';
 import { createOutbox, type Outbox } from '../../../connector/delivery/outbox.js';
 import { createUnsubscribe, createUnsubscribeTokens, type Unsubscribe } from '../../../connector/delivery/unsubscribe.js';
 import { openDb, resetDb, type Db } from '../../../connector/store/db.js';
@@ -101,5 +101,27 @@ describe('unsubscribe and revocation', () => {
   it('denies at the gate a purpose the registry does not know', async () => {
     expect(await consentGate(registry)('101', 'newsletter-v2', 'email', new Date())).toMatchObject({ allowed: false });
     expect(await consentGate(registry)('101', 'marketing', 'sms', new Date())).toMatchObject({ allowed: false });
+  });
+
+  it('answers a chunk through the batch gate exactly as the one-by-one gate does, in the order asked', async () => {
+    await registry.revoke({ patientId: '102', purpose: 'marketing', channel: 'email', source: 'admin' }, marketer);
+    await registry.optOut({ patientId: '104', channel: 'email', source: 'admin' }, marketer);
+    await registry.grant({ patientId: '104', purpose: 'marketing', channel: 'email', source: 'signed-form', textVersion: 'mkt-v1' }, marketer);
+    const asked = [
+      { patientId: '101', purpose: 'marketing', channel: 'email' },
+      { patientId: '102', purpose: 'marketing', channel: 'email' },
+      { patientId: '103', purpose: 'marketing', channel: 'email' },
+      { patientId: '104', purpose: 'marketing', channel: 'email' },
+      { patientId: '101', purpose: 'screening-reminder', channel: 'email' },
+      { patientId: '101', purpose: 'newsletter-v2', channel: 'email' },
+      { patientId: '101', purpose: 'marketing', channel: 'sms' },
+      { patientId: 'not-a-number', purpose: 'marketing', channel: 'email' },
+    ];
+    const at = new Date();
+    const batch = await consentGateMany(registry)(asked, at);
+    const single = await Promise.all(asked.slice(0, 7).map((a) => consentGate(registry)(a.patientId, a.purpose, a.channel, at)));
+    expect(batch.slice(0, 7)).toEqual(single);
+    expect(batch.map((d) => d.allowed)).toEqual([true, false, false, false, true, false, false, false]);
+    expect(batch[7]).toMatchObject({ allowed: false, reason: 'malformed patient id' });
   });
 });
