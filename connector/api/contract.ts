@@ -56,6 +56,11 @@ export const Session = z.object({
   expiresAt: Timestamp,
   /** Inactivity after which the connector ends the session. */
   idleTimeoutSeconds: z.number().int().positive(),
+  /**
+   * The user signed in with a one-time password (a new account's, or one an admin set or reset): every call but the
+   * account ones (current session, change password, sign out) is refused until the user chooses a new password.
+   */
+  passwordChangeRequired: z.boolean(),
 });
 export type Session = z.infer<typeof Session>;
 export const SessionInfo = Session.omit({ token: true });

@@ -25,14 +25,6 @@ export interface RouterDeps {
 }
 
 type Caller = 'extension-page' | 'content-script';
-type Role = 'admin' | 'marketer' | 'clinician';
-
-/** Plain reads without parameters, one of which every role may make: the sign-in probe for a one-time password. */
-const probeRoutes = ['listTemplates', 'listSegments', 'listUsers'] as const satisfies readonly RouteName[];
-
-/** The connector's refusal of a call made before a one-time password was changed (connector/users/authorize.ts). */
-const oneTimePasswordRefusal = (err: unknown) => err instanceof ConnectorCallError && err.code === 'FORBIDDEN' && /one-time password/i.test(err.message);
-
 function callerOf(sender: Sender, deps: RouterDeps): Caller | null {
   if (sender.id !== deps.extensionId) return null;
   if (sender.url?.startsWith(deps.extensionUrl)) return 'extension-page';
@@ -62,28 +54,19 @@ export function messageRouter(deps: RouterDeps) {
     };
   }
 
-  /** Signs in and keeps the session; then asks the connector whether the password was a one-time one that must be changed first. */
-  async function signIn(username: string, password: string): Promise<void> {
-    const options = await connectorOptions();
-    const session = await callConnector(options, 'login', { body: { username, password } });
-    const stored = { token: session.token, username: session.user.username, role: session.user.role, expiresAt: session.expiresAt };
-    await store.saveSession(stored);
-    if (await mustChangePassword(options, session.user.role)) await store.saveSession({ ...stored, passwordChangeRequired: true });
-  }
-
   /**
-   * The login answer does not tell whether the password was a one-time one: the connector refuses every call but the
-   * account ones until it is changed. Probe with a plain read the role may make; its refusal says so.
+   * Signs in and keeps the session. The connector's answer says whether the password was a one-time one that must be
+   * changed first (until then it refuses every call but the account ones); the password itself is never stored.
    */
-  async function mustChangePassword(options: Awaited<ReturnType<typeof connectorOptions>>, role: Role): Promise<boolean> {
-    const probe = probeRoutes.find((route) => allows(route, role));
-    if (!probe) return false;
-    try {
-      await callConnector(options, probe, {} as never);
-      return false;
-    } catch (err) {
-      return oneTimePasswordRefusal(err);
-    }
+  async function signIn(username: string, password: string): Promise<void> {
+    const session = await callConnector(await connectorOptions(), 'login', { body: { username, password } });
+    await store.saveSession({
+      token: session.token,
+      username: session.user.username,
+      role: session.user.role,
+      expiresAt: session.expiresAt,
+      passwordChangeRequired: session.passwordChangeRequired,
+    });
   }
 
   async function connectorOptions() {
@@ -184,13 +167,8 @@ export function messageRouter(deps: RouterDeps) {
         }
         const checked = validateCall(route, message);
         if (!checked.ok) return { ok: false, error: checked.error };
-        try {
-          const data = await callConnector(await connectorOptions(), route, { params: message.params, query: message.query, body: message.body } as never);
-          return { ok: true, data };
-        } catch (err) {
-          if (session && oneTimePasswordRefusal(err)) await store.saveSession({ ...session, passwordChangeRequired: true });
-          throw err;
-        }
+        const data = await callConnector(await connectorOptions(), route, { params: message.params, query: message.query, body: message.body } as never);
+        return { ok: true, data };
       }
     }
   }

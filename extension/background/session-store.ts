@@ -16,7 +16,7 @@ export interface StoredSession {
   username: string;
   role: 'admin' | 'marketer' | 'clinician';
   expiresAt: string;
-  /** The connector refused a call because the user signed in with a one-time password (never the password itself). */
+  /** The connector's sign-in answer said the password was a one-time one that must be changed first (never the password itself). */
   passwordChangeRequired?: boolean;
 }
 

@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-// A user on a one-time password, through the real background router and a real connector: asked to choose a new password, changes it, and is signed in again with a working session.
+// A user on a one-time password, through the real background router and a real connector: the sign-in answer's flag asks for a new password, the user changes it, and is signed in again with a working session.
 import { h, render } from 'preact';
 import { act } from 'preact/test-utils';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -10,7 +10,7 @@ import { ConnectorCallError } from '../../extension/connector-error.js';
 import type { Reply, SessionState } from '../../extension/messages.js';
 import { ChangePassword } from '../../extension/ui/change-password.js';
 import { users } from '../e2e/support/outreach-fixtures.js';
-import { startTestConnector, type TestConnector } from './support/connector-client.js';
+import { recordingFetch, startTestConnector, type TestConnector } from './support/connector-client.js';
 import { MemoryStorageArea } from './support/memory-storage.js';
 
 const extensionId = 'abcdefghijklmnopabcdefghijklmnop';
@@ -24,6 +24,7 @@ describe('changing a one-time password from the extension', () => {
   let local: MemoryStorageArea;
   let sessionArea: MemoryStorageArea;
   let router: ReturnType<typeof messageRouter>;
+  let calls: ReturnType<typeof recordingFetch>['calls'];
   let host: HTMLElement;
   let user: { username: string; oneTime: string; chosen: string };
   let n = 0;
@@ -42,8 +43,11 @@ describe('changing a one-time password from the extension', () => {
     await callConnector(admin, 'updateUser', { params: { id: created.id }, body: { password: user.oneTime } });
     local = new MemoryStorageArea();
     sessionArea = new MemoryStorageArea();
-    router = messageRouter({ store: sessionStore(local.asArea(), sessionArea.asArea()), extensionId, extensionUrl, fetch, syncEhrOrigins: async (o) => o });
+    const recording = recordingFetch();
+    router = messageRouter({ store: sessionStore(local.asArea(), sessionArea.asArea()), extensionId, extensionUrl, fetch: recording.fetch, syncEhrOrigins: async (o) => o });
     expect(await router.receive({ type: 'settings/set-connector', url: world.url }, popup)).toMatchObject({ ok: true });
+    calls = recording.calls;
+    calls.length = 0;
     host = document.createElement('div');
     document.body.append(host);
   });
@@ -79,6 +83,8 @@ describe('changing a one-time password from the extension', () => {
   it('asks for a new password after sign-in, changes it, and signs in again with a working session', async () => {
     const signedIn = await send<SessionState>({ type: 'session/sign-in', username: user.username, password: user.oneTime });
     expect(signedIn).toMatchObject({ signedIn: true, passwordChangeRequired: true, user: { username: user.username, role: 'marketer' } });
+    // The sign-in answer said so: one request, no probe call.
+    expect(calls).toEqual([{ method: 'POST', path: '/session', status: 201 }]);
     // Until then the connector refuses the user's other calls.
     await expect(send({ type: 'api', route: 'listTemplates' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
 
@@ -94,9 +100,16 @@ describe('changing a one-time password from the extension', () => {
     expect(q<HTMLButtonElement>('button[name=change-password]').disabled).toBe(true);
     await type('repeat-password', user.chosen);
     expect(q<HTMLButtonElement>('button[name=change-password]').disabled).toBe(false);
+    calls.length = 0;
     await act(() => q<HTMLButtonElement>('button[name=change-password]').click());
     await vi.waitFor(() => expect(after).not.toBeNull());
 
+    // Changed, the old session ended, and the sign-in with the new password answered that no change is required.
+    expect(calls).toEqual([
+      { method: 'POST', path: '/session/password', status: 204 },
+      { method: 'DELETE', path: '/session', status: 401 },
+      { method: 'POST', path: '/session', status: 201 },
+    ]);
     expect(after).toMatchObject({ signedIn: true, passwordChangeRequired: false, user: { username: user.username, role: 'marketer' } });
     // The new session works, from extension pages and content scripts alike.
     expect(await send({ type: 'api', route: 'listTemplates' })).toMatchObject({ templates: expect.any(Array) });
@@ -138,8 +151,23 @@ describe('changing a one-time password from the extension', () => {
     expect(await world.token({ username: user.username, password: user.oneTime })).toEqual(expect.any(String));
   });
 
-  it('does not ask a user with a chosen password to change it', async () => {
+  it('does not ask a user with a chosen password to change it, and asks nothing but the sign-in', async () => {
     expect(await send({ type: 'session/sign-in', username: users.marketer.username, password: users.marketer.password })).toMatchObject({ signedIn: true, passwordChangeRequired: false });
     expect(await send({ type: 'session/sign-in', username: world.adminUsername, password: users.admin.password })).toMatchObject({ signedIn: true, passwordChangeRequired: false });
+    expect(calls).toEqual([
+      { method: 'POST', path: '/session', status: 201 },
+      { method: 'POST', path: '/session', status: 201 },
+    ]);
+  });
+
+  it('keeps the flag from the sign-in answer in session storage, never the one-time password', async () => {
+    await send({ type: 'session/sign-in', username: user.username, password: user.oneTime });
+    expect(sessionArea.items.get('session')).toMatchObject({ username: user.username, passwordChangeRequired: true });
+    expect(local.dump()).not.toContain(user.oneTime);
+    expect(sessionArea.dump()).not.toContain(user.oneTime);
+    // A page asking again reads the stored flag; the connector is not asked.
+    calls.length = 0;
+    expect(await send({ type: 'session/get' })).toMatchObject({ signedIn: true, passwordChangeRequired: true });
+    expect(calls).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 // The background's message handling against a real connector: who may send what, validation before anything leaves, and where the session is kept.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { callConnector } from '../../extension/background/connector-http.js';
 import { messageRouter } from '../../extension/background/message-router.js';
 import { sessionStore } from '../../extension/background/session-store.js';
 import { authorizedContact, users } from '../e2e/support/outreach-fixtures.js';
@@ -58,6 +59,28 @@ describe('background message router', () => {
     expect(local.dump()).not.toContain(token);
     expect(local.dump()).toContain(world.url);
     expect(JSON.stringify(reply)).not.toContain(token);
+  });
+
+  it('takes the one-time password flag from the sign-in answer: one request, no probe, no password kept', async () => {
+    const admin = { baseUrl: world.url, token: () => world.token({ username: world.adminUsername, password: users.admin.password }) };
+    const username = `otp.router.${process.pid}`;
+    const oneTime = 'router one-time passphrase 4';
+    const created = await callConnector(admin, 'createUser', { body: { username, password: 'router initial passphrase 3', role: 'clinician' } });
+    await callConnector(admin, 'updateUser', { params: { id: created.id }, body: { password: oneTime } });
+
+    const before = calls.length;
+    expect(await signIn({ username, password: oneTime })).toMatchObject({ ok: true, data: { signedIn: true, passwordChangeRequired: true, user: { username, role: 'clinician' } } });
+    expect(calls.slice(before)).toEqual([{ method: 'POST', path: '/session', status: 201 }]);
+    expect(session.items.get('session')).toMatchObject({ username, passwordChangeRequired: true });
+    expect(session.dump()).not.toContain(oneTime);
+    expect(local.dump()).not.toContain(oneTime);
+    // The connector still refuses the user's other calls; the background passes its refusal on as it is.
+    expect(await router.receive({ type: 'api', route: 'listCampaigns', query: {} }, page)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+
+    const mark = calls.length;
+    expect(await signIn(users.clinician)).toMatchObject({ ok: true, data: { signedIn: true, passwordChangeRequired: false } });
+    expect(calls.slice(mark)).toEqual([{ method: 'POST', path: '/session', status: 201 }]);
+    expect(session.items.get('session')).toMatchObject({ username: users.clinician.username, passwordChangeRequired: false });
   });
 
   it('refuses messages from other extensions and web pages', async () => {

@@ -17,11 +17,18 @@ export function sessionHandlers(app: App): Handlers {
     if (!user) throw fail('UNAUTHENTICATED', 'the session is not valid: sign in again');
     return apiUser(user);
   };
+  /** What sign-in and the current-session call both answer: who, until when, and whether a one-time password must be changed first. */
+  const sessionInfo = async (session: UserSession) => ({
+    user: await userOf(session),
+    expiresAt: session.absoluteExpiresAt.toISOString(),
+    idleTimeoutSeconds,
+    passwordChangeRequired: session.mustChangePassword,
+  });
   return {
     login: async ({ body }) => {
       try {
         const { token, session } = await app.users.login(body.username, body.password);
-        return { token, user: await userOf(session), expiresAt: session.absoluteExpiresAt.toISOString(), idleTimeoutSeconds };
+        return { token, ...(await sessionInfo(session)) };
       } catch (err) {
         // A malformed user name is a wrong user name: the answer must not tell which names can exist.
         if ((err as { code?: string }).code === 'BAD_REQUEST') throw fail('LOGIN_FAILED', 'wrong user name or password');
@@ -29,8 +36,7 @@ export function sessionHandlers(app: App): Handlers {
       }
     },
     currentSession: async (_request, context) => {
-      const session = sessionOf(context);
-      return { user: await userOf(session), expiresAt: session.absoluteExpiresAt.toISOString(), idleTimeoutSeconds };
+      return sessionInfo(sessionOf(context));
     },
     logout: async (_request, context) => {
       sessionOf(context);

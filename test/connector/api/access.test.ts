@@ -87,11 +87,12 @@ describe('the API over HTTP', () => {
   it('signs in, shows the session and signs out, after which the token is refused', async () => {
     const login = await world.login('marketer');
     expect(login.status).toBe(201);
-    expect(login.json).toMatchObject({ user: { username: 'marketer', role: 'marketer', disabled: false }, idleTimeoutSeconds: 15 * 60 });
+    expect(login.json).toMatchObject({ user: { username: 'marketer', role: 'marketer', disabled: false }, idleTimeoutSeconds: 15 * 60, passwordChangeRequired: false });
     const token = login.json.token as string;
     const me = await world.call('GET', `${apiPrefix}/session`, { token });
     expect(me.status).toBe(200);
     expect(me.json.user.username).toBe('marketer');
+    expect(me.json.passwordChangeRequired).toBe(false);
     expect(me.json.token).toBeUndefined();
     expect((await world.call('DELETE', `${apiPrefix}/session`, { token })).status).toBe(204);
     const after = await world.call('GET', `${apiPrefix}/session`, { token });
@@ -148,15 +149,21 @@ describe('the API over HTTP', () => {
     expect(actions).toEqual(['user.set-role admin', 'user.set-password admin']);
   });
 
-  it('lets a user with a one-time password do nothing but change it', async () => {
+  it('says in the sign-in answer that a one-time password must be changed, lets the user do nothing but change it, and says no after', async () => {
     const { oneTimePassword } = await world.app.users.add({ username: 'newcomer', role: 'clinician' }, { name: 'test-setup', role: 'admin' });
-    const token = (await world.login('newcomer', oneTimePassword!)).json.token as string;
+    const once = await world.login('newcomer', oneTimePassword!);
+    expect(once.json).toMatchObject({ user: { username: 'newcomer' }, passwordChangeRequired: true });
+    const token = once.json.token as string;
+    expect((await world.call('GET', `${apiPrefix}/session`, { token })).json).toMatchObject({ passwordChangeRequired: true });
     const blocked = await world.call('GET', `${apiPrefix}/campaigns`, { token });
     expect(blocked.status).toBe(403);
     expect(blocked.json.issue[0].details.text).toMatch(/one-time password/);
     const changed = await world.call('POST', `${apiPrefix}/session/password`, { token, body: { currentPassword: oneTimePassword, newPassword: 'my own new passphrase' } });
     expect(changed.status).toBe(204);
-    const fresh = (await world.login('newcomer', 'my own new passphrase')).json.token as string;
+    const after = await world.login('newcomer', 'my own new passphrase');
+    expect(after.json.passwordChangeRequired).toBe(false);
+    const fresh = after.json.token as string;
+    expect((await world.call('GET', `${apiPrefix}/session`, { token: fresh })).json).toMatchObject({ passwordChangeRequired: false });
     expect(codeOf((await world.call('GET', `${apiPrefix}/campaigns`, { token: fresh })).json)).not.toBe('FORBIDDEN');
   });
 

@@ -72,7 +72,22 @@ describe.each(storeKinds)('users and sessions on %s', (kind) => {
     await expect(users.sessions.resolve(token)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
     await expect(users.login('admin', created!.password)).rejects.toMatchObject({ code: 'LOGIN_FAILED' });
     const again = await users.login('admin', 'a brand new admin passphrase');
+    expect(again.session.mustChangePassword).toBe(false);
     expect(authorize(again.session, 'users.write', now).username).toBe('admin');
+  });
+
+  it('says at sign-in whether the password is a one-time one: a new account\'s and a reset one are, a chosen one is not', async () => {
+    const { oneTimePassword } = await users.add({ username: 'mara', role: 'marketer' }, admin);
+    const first = await users.login('mara', oneTimePassword!);
+    expect(first.session.mustChangePassword).toBe(true);
+    // The session resolved from the token says the same, so every later call is held to it.
+    expect((await users.sessions.resolve(first.token)).mustChangePassword).toBe(true);
+    await users.changePassword(first.session, oneTimePassword!, 'mara chose this passphrase');
+    const chosen = await users.login('mara', 'mara chose this passphrase');
+    expect(chosen.session.mustChangePassword).toBe(false);
+    expect((await users.sessions.resolve(chosen.token)).mustChangePassword).toBe(false);
+    await users.add({ username: 'cleo', role: 'clinician', password: 'clinician passphrase 1' }, admin);
+    expect((await users.login('cleo', 'clinician passphrase 1')).session.mustChangePassword).toBe(false);
   });
 
   it('creates exactly one first admin when several processes start at once', async () => {
