@@ -46,6 +46,7 @@ export const errorRegistry = {
   DELIVERY_MODE_NOT_ALLOWED: { status: 422, issue: 'business-rule', doc: 'Clinical merge tags need delivery mode tls-required or escrow.' },
   CAMPAIGN_STATE: { status: 409, issue: 'business-rule', doc: 'The campaign is not in a state that allows this transition.' },
   APPROVAL_VOID: { status: 409, issue: 'business-rule', doc: 'The approval no longer matches the campaign content or audience.' },
+  ARCHIVED: { status: 409, issue: 'business-rule', doc: 'The template or segment is archived: new campaigns and journeys cannot use it; the message and field name which one.' },
   // --- delivery
   TLS_REQUIRED_UNAVAILABLE: { status: 502, issue: 'security', doc: 'Verified TLS to the recipient MX is not possible; the message is held.' },
   MX_NOT_FOUND: { status: 502, issue: 'not-found', doc: 'The recipient domain has no usable MX or address record.' },

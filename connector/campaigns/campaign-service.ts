@@ -17,6 +17,7 @@ import type { Operation } from '../users/permissions.js';
 import type { PatientFacts } from '../../fhir/patient-facts.js';
 import { approvalHash, type ApprovalSubject } from './approval-hash.js';
 import { forecastDelivery, type DeliveryForecast } from './forecast.js';
+import { requireLiveSegment, requireLiveTemplate } from './live-content.js';
 import { addCounts, assessRecipients, noExclusions, type ExclusionCounts } from './recipients.js';
 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), [
@@ -187,8 +188,17 @@ export class CampaignService {
     return row;
   }
 
-  /** The template version a reference names (NOT_FOUND when there is none). */
+  /**
+   * The template version a reference names, for new work (a campaign, an edit, a forecast, a one-off): NOT_FOUND when
+   * there is none, ARCHIVED when its template was archived.
+   */
   async resolveTemplate(ref: TemplateRef): Promise<TemplateVersion> {
+    const version = await this.findTemplate(ref);
+    await requireLiveTemplate(this.deps.db, version.versionId, 'templateId');
+    return version;
+  }
+
+  private async findTemplate(ref: TemplateRef): Promise<TemplateVersion> {
     if ('versionId' in ref) return this.deps.templates.getVersion(ref.versionId);
     if ('templateId' in ref) {
       const [row] = await this.deps.db.query<{ id: unknown }>(q.latestTemplateVersion, [ref.templateId]);
@@ -211,13 +221,19 @@ export class CampaignService {
       if (ids.length > 1) throw fail('CONFLICT', 'more than one patient is linked to this CRM record', { field: 'audience.crmId' });
       return { kind: 'contact', patientId: ids[0]!, crmId: ref.crmId };
     }
-    if ('segmentVersionId' in ref) return { kind: 'segment', version: await this.deps.segmentVersions.getVersion(ref.segmentVersionId) };
+    const version = await this.findSegment(ref);
+    await requireLiveSegment(this.deps.db, version.versionId, 'audience.segmentId');
+    return { kind: 'segment', version };
+  }
+
+  private async findSegment(ref: Extract<AudienceRef, { kind: 'segment' }>): Promise<SegmentVersion> {
+    if ('segmentVersionId' in ref) return this.deps.segmentVersions.getVersion(ref.segmentVersionId);
     if ('segmentId' in ref) {
       const [row] = await this.deps.db.query<{ id: unknown }>(q.latestSegmentVersion, [ref.segmentId]);
       if (!row) throw fail('NOT_FOUND', 'segment not found', { field: 'audience.segmentId' });
-      return { kind: 'segment', version: await this.deps.segmentVersions.getVersion(Number(row.id)) };
+      return this.deps.segmentVersions.getVersion(Number(row.id));
     }
-    return { kind: 'segment', version: await this.deps.segmentVersions.get(ref.name, ref.version) };
+    return this.deps.segmentVersions.get(ref.name, ref.version);
   }
 
   /** Checks name, purpose and mode against the template's analysis; returns the resolved parts. */
@@ -347,9 +363,12 @@ export class CampaignService {
     return this.fromRow(updated.row);
   }
 
+  /** Puts a draft up for approval; one whose template or segment was archived since it was drafted is refused (ARCHIVED). */
   async submit(session: Session | null | undefined, id: string): Promise<Campaign> {
     const who = this.allow(session, 'campaigns.submit');
     return this.transition(id, ['draft', 'rejected'], async (tx, row, at) => {
+      await requireLiveTemplate(tx, Number(row.template_version_id), 'templateId');
+      if (row.segment_version_id != null) await requireLiveSegment(tx, Number(row.segment_version_id), 'audience.segmentId');
       const [next] = await tx.query<Row>(q.setStatus, [id, 'pending-approval', at]);
       await this.record(tx, next!, 'submitted', who, at, { action: 'campaign.submit' });
       return next!;

@@ -118,3 +118,10 @@ SELECT count(DISTINCT outbox_id)::int AS n FROM tracking_events WHERE campaign_i
 
 -- name: sendable
 SELECT status, approval_hash FROM campaigns WHERE id = $1;
+
+-- name: templateOfVersion
+-- Whether the template a version belongs to is archived (new campaigns and journeys name only live ones).
+SELECT t.id, t.archived_at FROM template_versions v JOIN templates t ON t.id = v.template_id WHERE v.id = $1;
+
+-- name: segmentOfVersion
+SELECT s.id, s.archived_at FROM segment_versions v JOIN segments s ON s.id = v.segment_id WHERE v.id = $1;

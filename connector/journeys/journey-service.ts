@@ -1,6 +1,7 @@
 // Journeys' lifecycle: create and edit (draft), clinician approval of one version bound by a hash (any edit voids it), pause, resume, and per-step counts.
 import type { AuditLog } from '../audit/audit-log.js';
 import { bindingHash } from '../campaigns/approval-hash.js';
+import { requireLiveSegment, requireLiveTemplate } from '../campaigns/live-content.js';
 import type { TemplateStore } from '../compose/template-store.js';
 import { isPurpose, type Purpose } from '../consent/purposes.js';
 import type { Outbox } from '../delivery/outbox.js';
@@ -130,8 +131,19 @@ export class JourneyService {
         throw fail('DELIVERY_MODE_NOT_ALLOWED', `step ${step.name} needs delivery mode ${template.deliveryModes.join(' or ')}, not ${mode}`, { field: 'deliveryMode' });
       }
     }
-    if (trigger.kind === 'segment-entry') await this.segmentVersionOf(trigger.segmentId);
+    await this.requireLive(trigger, steps);
     return { name, purpose: input.purpose, mode, trigger, steps };
+  }
+
+  /**
+   * New work names only live content, as campaigns do: a journey whose send steps or segment-entry trigger use an
+   * archived template or segment is neither saved nor approved (ARCHIVED, the field names the step or the trigger).
+   */
+  private async requireLive(trigger: JourneyTrigger, steps: readonly JourneyStep[]): Promise<void> {
+    for (const [i, step] of steps.entries()) {
+      if (step.kind === 'send') await requireLiveTemplate(this.deps.db, step.templateVersionId, `steps.${i}.templateVersionId`);
+    }
+    if (trigger.kind === 'segment-entry') await requireLiveSegment(this.deps.db, (await this.segmentVersionOf(trigger.segmentId)).versionId, 'trigger.segmentId');
   }
 
   /** The latest version id of a template (API and CLI callers name templates, journeys keep versions). */
@@ -222,12 +234,13 @@ export class JourneyService {
     return next;
   }
 
-  /** A clinician approves this version; the journey starts running (status active). */
+  /** A clinician approves this version; the journey starts running (status active). Archived content since the draft is refused. */
   async approve(session: Session | null | undefined, id: string, expectedRevision?: number): Promise<Journey> {
     const who = this.allow(session, 'journeys.approve');
     const before = journeyFromRow(await this.row(id));
     if (before.status !== 'draft') throw fail('CONFLICT', `a ${before.status} journey is already approved`);
     if (expectedRevision !== undefined && expectedRevision !== before.revision) throw fail('APPROVAL_VOID', 'the journey changed since it was reviewed');
+    await this.requireLive(before.trigger, before.steps);
     const hash = await this.approvalHashOf(before);
     const at = this.clock();
     const approved = await this.deps.db.transaction(async (tx) => {

@@ -1,8 +1,6 @@
 // Campaign routes, the delivery forecast and the one-off send: the campaign service of the send pipeline in the contract's terms.
 import type { App } from '../../app.js';
 import type { Campaign as ServiceCampaign, CampaignStatus } from '../../campaigns/campaign-service.js';
-import { TemplateStore } from '../../compose/template-store.js';
-import { fail } from '../../errors.js';
 import { SegmentRepository } from '../../segments/segment-repository.js';
 import type { SendingService } from '../../sending/sending-service.js';
 import type { Session } from '../../users/authorize.js';
@@ -16,21 +14,7 @@ const templateRef = (id: string) => ({ templateId: Number(rowId(id, 'templateId'
 
 export function campaignHandlers(app: App): Handlers {
   const segmentVersions = new SegmentRepository(app.db);
-  const templates = new TemplateStore(app.db);
   const sending = () => app.sending();
-
-  /**
-   * New work (a campaign, a forecast, a one-off) may only name live templates and segments: an archived one is gone
-   * from the lists, though the campaigns created before it was archived keep, and send, the versions they hold.
-   */
-  const requireLive = async (templateId: string, audience?: Audience): Promise<void> => {
-    const id = Number(rowId(templateId, 'templateId'));
-    if (!(await templates.list()).some((t) => t.id === id)) throw fail('NOT_FOUND', 'no such template', { field: 'templateId' });
-    if (audience?.kind === 'segment') {
-      const segmentId = Number(rowId(audience.segmentId, 'segmentId'));
-      if (!(await segmentVersions.list()).some((s) => s.id === segmentId)) throw fail('NOT_FOUND', 'no such segment', { field: 'audience.segmentId' });
-    }
-  };
 
   /** A campaign as the contract shows it: the template text the clinician approves, the audience rule and size, the decisions. */
   const toApi = async (s: SendingService, c: ServiceCampaign): Promise<Campaign> => {
@@ -77,25 +61,13 @@ export function campaignHandlers(app: App): Handlers {
       const page = list.slice(0, query.limit);
       return { campaigns: await Promise.all(page.map((c) => toApi(s, c))), nextCursor: more ? page[page.length - 1]!.id : null };
     },
-    createCampaign: async ({ body }, context) => {
-      await requireLive(body.templateId, body.audience);
-      return one(context, (s, session) =>
+    // The campaign service refuses archived templates and segments (ARCHIVED) on every path: create, edit, submit, forecast, one-off.
+    createCampaign: ({ body }, context) =>
+      one(context, (s, session) =>
         s.campaigns.create(session, { name: body.name, template: templateRef(body.templateId), audience: audienceRef(body.audience), purpose: body.purpose, deliveryMode: body.deliveryMode }),
-      );
-    },
+      ),
     getCampaign: ({ params }, context) => one(context, (s, session) => s.campaigns.get(session, params.id)),
-    // A draft whose template or segment was archived since it was created is not put up for approval.
-    submitCampaign: ({ params }, context) =>
-      one(context, async (s, session) => {
-        const draft = await s.campaigns.get(session, params.id);
-        const version = await s.templates.getVersion(draft.templateVersionId);
-        if (!(await templates.list()).some((t) => t.id === version.templateId)) throw fail('CONFLICT', 'the template of this draft is archived: choose another template', { field: 'templateId' });
-        if (draft.audience.kind === 'segment') {
-          const segmentId = (await segmentVersions.getVersion(draft.audience.segmentVersionId)).segmentId;
-          if (!(await segmentVersions.list()).some((x) => x.id === segmentId)) throw fail('CONFLICT', 'the segment of this draft is archived: choose another segment', { field: 'audience.segmentId' });
-        }
-        return s.campaigns.submit(session, params.id);
-      }),
+    submitCampaign: ({ params }, context) => one(context, (s, session) => s.campaigns.submit(session, params.id)),
     approveCampaign: ({ params, body }, context) => one(context, (s, session) => s.campaigns.approve(session, params.id, body.comment)),
     rejectCampaign: ({ params, body }, context) => one(context, (s, session) => s.campaigns.reject(session, params.id, body.comment)),
     scheduleCampaign: ({ params, body }, context) => one(context, (s, session) => s.campaigns.schedule(session, params.id, body.at ? new Date(body.at) : undefined)),
@@ -116,7 +88,6 @@ export function campaignHandlers(app: App): Handlers {
       };
     },
     forecast: async ({ body }, context) => {
-      await requireLive(body.templateId, body.audience);
       const s = await sending();
       const f = await s.campaigns.forecast(sessionOf(context), {
         template: templateRef(body.templateId), audience: audienceRef(body.audience), purpose: body.purpose, deliveryMode: body.deliveryMode,
@@ -125,7 +96,6 @@ export function campaignHandlers(app: App): Handlers {
       return { recipients: f.recipients, tls: f.tls, escrow: f.escrow, held: f.held, suppressed: f.suppressed, modeProblem: f.modeProblem };
     },
     sendOne: async ({ body }, context) => {
-      await requireLive(body.templateId);
       const s = await sending();
       return s.sendOne(sessionOf(context), {
         template: templateRef(body.templateId), audience: { kind: 'contact', crmId: body.crmId }, purpose: body.purpose, deliveryMode: body.deliveryMode,

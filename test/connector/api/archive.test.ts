@@ -1,4 +1,4 @@
-// Deleting a segment or a template over HTTP archives it: gone from lists and new work, while a campaign approved before still sends the approved version; segments show their last count.
+// Deleting a segment or a template over HTTP archives it: gone from lists, new work refused (ARCHIVED), while a campaign approved before still sends the approved version; segments show their last count.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiPrefix } from '../../../connector/api/contract.js';
 import { syntheticFacts } from '../store/synthetic-facts.js';
@@ -69,19 +69,21 @@ describe('archiving segments and templates over HTTP', () => {
 
     // No new campaign, forecast, preview or one-off may name them, and a draft made before is not put up for approval.
     const submitted = await call('POST', `/campaigns/${draft.json.id}/submit`, asMarketer());
-    expect([submitted.status, fieldOf(submitted.json)]).toEqual([409, 'templateId']);
+    expect([submitted.status, codeOf(submitted.json), fieldOf(submitted.json)]).toEqual([409, 'ARCHIVED', 'templateId']);
     expect((await call('GET', `/campaigns/${draft.json.id}`, asMarketer())).json.status).toBe('draft');
     const other = await call('POST', '/templates', asMarketer({ name: 'Summer news', purpose: 'marketing', subject: 'Summer', body: '<p>Summer hours.</p>' }));
     const newCampaign = await call('POST', '/campaigns', asMarketer({ name: 'Too late', templateId, audience: { kind: 'contact', crmId: '003000000000001AAA' }, purpose: 'marketing' }));
-    expect([newCampaign.status, codeOf(newCampaign.json), fieldOf(newCampaign.json)]).toEqual([404, 'NOT_FOUND', 'templateId']);
+    expect([newCampaign.status, codeOf(newCampaign.json), fieldOf(newCampaign.json)]).toEqual([409, 'ARCHIVED', 'templateId']);
+    expect(newCampaign.json.issue[0].diagnostics).toMatch(/template is archived/);
     const onSegment = await call('POST', '/campaigns', asMarketer({ name: 'Too late', templateId: other.json.id, audience, purpose: 'marketing' }));
-    expect([onSegment.status, fieldOf(onSegment.json)]).toEqual([404, 'audience.segmentId']);
+    expect([onSegment.status, codeOf(onSegment.json), fieldOf(onSegment.json)]).toEqual([409, 'ARCHIVED', 'audience.segmentId']);
+    expect(onSegment.json.issue[0].diagnostics).toMatch(/segment is archived/);
     const forecast = await call('POST', '/campaigns/forecast', asMarketer({ templateId: other.json.id, audience, purpose: 'marketing', deliveryMode: 'tls-or-escrow' }));
-    expect(forecast.status).toBe(404);
+    expect([forecast.status, codeOf(forecast.json), fieldOf(forecast.json)]).toEqual([409, 'ARCHIVED', 'audience.segmentId']);
     const preview = await call('POST', '/compose/preview', asMarketer({ templateId, audience: { kind: 'contact', crmId: '003000000000001AAA' } }));
     expect(preview.status).toBe(404);
     const oneOff = await call('POST', '/compose/send-one', asMarketer({ crmId: '003000000000001AAA', templateId, purpose: 'marketing', deliveryMode: 'tls-or-escrow' }));
-    expect([oneOff.status, fieldOf(oneOff.json)]).toEqual([404, 'templateId']);
+    expect([oneOff.status, codeOf(oneOff.json), fieldOf(oneOff.json)]).toEqual([409, 'ARCHIVED', 'templateId']);
 
     // The approved campaign still shows and sends the approved content to the approved audience.
     const shown = await call('GET', `/campaigns/${id}`, { token: world.tokens.clinician });
