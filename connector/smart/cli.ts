@@ -1,7 +1,8 @@
-// `outreach smart register|list|link-practitioner|unlink-practitioner|practitioners`: EHRs that launch the approval app, and which clinician each Practitioner is (admin).
+// `outreach smart register|update|disable|enable|list|link-practitioner|unlink-practitioner|practitioners`: EHRs that launch the approval app, and which clinician each Practitioner is (admin).
 import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { action, type CliContext } from '../cli-context.js';
+import { fail } from '../errors.js';
 import { cliActor } from '../users/cli-actor.js';
 import { SmartEhrRegistry, type PractitionerLink, type SmartEhr } from './ehr-registry.js';
 
@@ -35,6 +36,52 @@ export function registerSmartCommands(program: Command, ctx: CliContext): void {
         ctx.out(ehr, (e: SmartEhr) => `registered ${ehrLine(e)}\nLaunch URL for the EHR: ${new URL('/smart/launch', e.redirectUri).href}`);
       }),
     );
+
+  smart
+    .command('update')
+    .description("change an EHR registration's name, client id, redirect URI, framing origins or auto-provisioning (not its iss)")
+    .requiredOption('--ehr <id-or-iss>', 'the EHR registration (id or iss)')
+    .option('--name <name>', 'a new label')
+    .option('--client-id <id>', 'the client id the EHR issued to this app')
+    .option('--redirect-uri <url>', "this connector's /smart/callback URL, as registered with the EHR")
+    .option('--frame-origin <origin>', 'an origin allowed to frame the app (repeatable; replaces the list)', collect)
+    .option('--auto-provision <yes-or-no>', 'give unlinked practitioners a clinician account at first launch (yes or no)')
+    .action(
+      action(ctx, async (opts: { ehr: string; name?: string; clientId?: string; redirectUri?: string; frameOrigin?: string[]; autoProvision?: string }) => {
+        const app = await ctx.app();
+        const registry = registryOf(app);
+        const ehr = await registry.find(opts.ehr);
+        if (opts.autoProvision !== undefined && !['yes', 'no'].includes(opts.autoProvision)) {
+          throw fail('BAD_REQUEST', '--auto-provision: yes or no', { field: 'autoProvision' });
+        }
+        const updated = await registry.update(
+          ehr.id,
+          {
+            ...(opts.name !== undefined ? { name: opts.name } : {}),
+            ...(opts.clientId !== undefined ? { clientId: opts.clientId } : {}),
+            ...(opts.redirectUri !== undefined ? { redirectUri: opts.redirectUri } : {}),
+            ...(opts.frameOrigin ? { frameOrigins: opts.frameOrigin } : {}),
+            ...(opts.autoProvision !== undefined ? { autoProvision: opts.autoProvision === 'yes' } : {}),
+          },
+          cliActor(),
+        );
+        ctx.out(updated, (e: SmartEhr) => `updated ${ehrLine(e)}`);
+      }),
+    );
+
+  for (const [name, disabled] of [['disable', true], ['enable', false]] as const) {
+    smart
+      .command(name)
+      .description(disabled ? 'stop an EHR launching the app (its open app sessions end)' : 'let a disabled EHR launch the app again')
+      .requiredOption('--ehr <id>', 'the EHR registration id (`outreach smart list`)')
+      .action(
+        action(ctx, async (opts: { ehr: string }) => {
+          const app = await ctx.app();
+          const ehr = await registryOf(app).update(opts.ehr, { disabled }, cliActor());
+          ctx.out(ehr, (e: SmartEhr) => `${name}d ${ehrLine(e)}`);
+        }),
+      );
+  }
 
   smart
     .command('list')

@@ -6,7 +6,7 @@ import { loadQueries, type Db } from '../store/db.js';
 import type { UserDirectory } from '../users/users.js';
 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), [
-  'insertEhr', 'updateEhr', 'ehrByIss', 'ehrById', 'listEhrs', 'frameOrigins', 'linkPractitioner', 'unlinkPractitioner', 'linkedUser', 'listLinks',
+  'insertEhr', 'updateEhr', 'updateEhrById', 'revokeEhrSessions', 'ehrByIss', 'ehrById', 'listEhrs', 'frameOrigins', 'linkPractitioner', 'unlinkPractitioner', 'linkedUser', 'listLinks',
   'revokePractitionerSessions',
 ] as const);
 
@@ -32,6 +32,16 @@ export interface SmartEhrInput {
   redirectUri: string;
   frameOrigins?: string[];
   autoProvision?: boolean;
+}
+
+/** What an admin may change on a registration: everything but the `iss` it is known by, and whether it may launch. */
+export interface SmartEhrChanges {
+  name?: string;
+  clientId?: string;
+  redirectUri?: string;
+  frameOrigins?: string[];
+  autoProvision?: boolean;
+  disabled?: boolean;
 }
 
 export interface PractitionerLink {
@@ -132,6 +142,45 @@ export class SmartEhrRegistry {
         tx,
       );
       return toEhr(row!);
+    });
+  }
+
+  /**
+   * Changes a registration by id: its name, client id, redirect URI, framing origins or auto-provisioning (the `iss` is
+   * what the registration is, so it stays), and disables or enables it. A disabled EHR cannot launch the app, frames it
+   * no more, and its open app sessions end (enabling it again does not bring them back). Each change is audited:
+   * smart.update for the fields, smart.disable / smart.enable for the state. A change to nothing writes nothing.
+   * Throws NOT_FOUND for an unknown id, BAD_REQUEST naming the field for bad input.
+   */
+  async update(id: string, changes: SmartEhrChanges, actor: Actor): Promise<SmartEhr> {
+    const current = await this.byId(id);
+    const v = this.validate({
+      name: changes.name ?? current.name,
+      iss: current.iss,
+      clientId: changes.clientId ?? current.clientId,
+      redirectUri: changes.redirectUri ?? current.redirectUri,
+      frameOrigins: changes.frameOrigins ?? current.frameOrigins,
+      autoProvision: changes.autoProvision ?? current.autoProvision,
+    });
+    const fieldsChanged =
+      v.name !== current.name || v.clientId !== current.clientId || v.redirectUri !== current.redirectUri || v.autoProvision !== current.autoProvision ||
+      JSON.stringify(v.frameOrigins) !== JSON.stringify(current.frameOrigins);
+    const disabling = changes.disabled === true && !current.disabledAt;
+    const enabling = changes.disabled === false && current.disabledAt !== null;
+    if (!fieldsChanged && !disabling && !enabling) return current;
+    const at = this.now();
+    const disabledAt = disabling ? at : enabling ? null : current.disabledAt;
+    return this.deps.db.transaction(async (tx) => {
+      const [row] = await tx.query<Row>(q.updateEhrById, [current.id, v.name, v.clientId, v.redirectUri, JSON.stringify(v.frameOrigins), v.autoProvision, disabledAt]);
+      if (!row) throw fail('NOT_FOUND', 'no such EHR registration', { field: 'ehr' });
+      const entity = `smart-ehr/${current.id}`;
+      if (fieldsChanged) await this.deps.audit.append({ actor: actor.name, role: actor.role, action: 'smart.update', purpose: 'administration', entity, at }, tx);
+      if (disabling) {
+        await tx.query(q.revokeEhrSessions, [current.id, at]);
+        await this.deps.audit.append({ actor: actor.name, role: actor.role, action: 'smart.disable', purpose: 'administration', entity, at }, tx);
+      }
+      if (enabling) await this.deps.audit.append({ actor: actor.name, role: actor.role, action: 'smart.enable', purpose: 'administration', entity, at }, tx);
+      return toEhr(row);
     });
   }
 

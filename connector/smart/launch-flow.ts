@@ -95,7 +95,7 @@ export class SmartLaunchFlow {
     const ehr = input.iss ? await this.deps.registry.byIss(input.iss) : await this.onlyEhr(input.launch);
     if (!ehr) {
       await launchAudit(this.deps, 'denied', 'smart-ehr/unknown');
-      throw fail('SMART_UNKNOWN_ISS', 'this EHR (iss) is not registered for app launch: an admin runs `outreach smart register`');
+      throw fail('SMART_UNKNOWN_ISS', 'this EHR (iss) is not registered for app launch, or an admin disabled it: an admin runs `outreach smart register` or `outreach smart enable`');
     }
     const config = await this.deps.discovery.configuration(ehr.iss);
     const state = random();
@@ -149,6 +149,11 @@ export class SmartLaunchFlow {
     }
     const ehr = await this.deps.registry.byId(String(launch.ehr_id));
     const entity = `smart-ehr/${ehr.id}`;
+    if (ehr.disabledAt) {
+      // Disabled while the user was at the EHR's sign-in: the launch it started does not finish.
+      await launchAudit(this.deps, 'denied', entity);
+      throw fail('SMART_UNKNOWN_ISS', 'this EHR (iss) is not registered for app launch, or an admin disabled it: an admin runs `outreach smart register` or `outreach smart enable`');
+    }
     const bound = asBuffer(launch.binding_hash as Uint8Array);
     if (!input.binding || !timingSafeEqual(sha256(input.binding), bound)) {
       await launchAudit(this.deps, 'denied', entity);

@@ -11,6 +11,14 @@ UPDATE smart_ehrs SET name = $2, client_id = $3, redirect_uri = $4, frame_origin
 WHERE iss = $1
 RETURNING *;
 
+-- name: updateEhrById
+UPDATE smart_ehrs SET name = $2, client_id = $3, redirect_uri = $4, frame_origins = $5::jsonb, auto_provision = $6, disabled_at = $7
+WHERE id = $1::bigint
+RETURNING *;
+
+-- name: revokeEhrSessions
+UPDATE smart_sessions SET revoked_at = $2 WHERE ehr_id = $1::bigint AND revoked_at IS NULL;
+
 -- name: ehrByIss
 SELECT * FROM smart_ehrs WHERE iss = $1 AND disabled_at IS NULL;
 

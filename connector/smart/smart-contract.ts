@@ -52,6 +52,16 @@ export const SmartEhrInput = z.strictObject({
   frameOrigins: z.array(z.string().max(2000)).max(20).optional(),
   autoProvision: z.boolean().default(false),
 });
+/** A change to a registration: any of the fields an admin fixes (not the `iss`, which is what the registration is), and disabling or enabling it. */
+export const SmartEhrUpdate = z.strictObject({
+  name: SmartEhrInput.shape.name.optional(),
+  clientId: SmartEhrInput.shape.clientId.optional(),
+  redirectUri: SmartEhrInput.shape.redirectUri.optional(),
+  frameOrigins: z.array(z.string().max(2000)).max(20).optional(),
+  autoProvision: z.boolean().optional(),
+  /** true: the EHR can no longer launch the app and its open app sessions end; false: it may launch again. */
+  disabled: z.boolean().optional(),
+});
 export const SmartEhr = z.object({
   id: z.string(),
   name: z.string(),

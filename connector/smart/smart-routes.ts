@@ -1,4 +1,4 @@
-// The SMART app as a fastify plugin: /smart/launch and /smart/callback (the launch), /smart/app (the page), the page's cookie-authenticated API, and /smart/admin (EHR registration).
+// The SMART app as a fastify plugin: /smart/launch and /smart/callback (the launch), /smart/app (the page), the page's cookie-authenticated API, and /smart/admin (EHR registration: add, edit, disable).
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,7 @@ import { reviewCampaign } from './campaign-review.js';
 import { createEhrFetch, EhrDiscovery, type EhrFetch } from './ehr-discovery.js';
 import { SmartEhrRegistry, type PractitionerLink, type SmartEhr } from './ehr-registry.js';
 import { SmartLaunchFlow } from './launch-flow.js';
-import { csrfHeader, PractitionerLinkInput, smartPaths, SmartEhrInput } from './smart-contract.js';
+import { csrfHeader, PractitionerLinkInput, smartPaths, SmartEhrInput, SmartEhrUpdate } from './smart-contract.js';
 
 export interface SmartAppOptions {
   app: App;
@@ -258,6 +258,11 @@ export async function smartAppPlugin(server: FastifyInstance, options: SmartAppO
     const actor = await admin(request, 'endpoints.write');
     const body = parse(SmartEhrInput, 'body', request.body);
     return json(reply, 201, ehrOut(await registry.register(body, actor)));
+  });
+  server.patch(`${smartPaths.admin}/ehrs/:id`, async (request, reply) => {
+    const actor = await admin(request, 'endpoints.write');
+    const body = parse(SmartEhrUpdate, 'body', request.body);
+    return json(reply, 200, ehrOut(await registry.update((request.params as { id: string }).id, body, actor)));
   });
   server.get(`${smartPaths.admin}/ehrs/:id/practitioners`, async (request, reply) => {
     await admin(request, 'users.read');

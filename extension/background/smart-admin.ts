@@ -1,6 +1,6 @@
 // The SMART EHR registration calls of the options page: registered EHRs and practitioner links on the connector's /smart/admin routes, validated on the way out and on the way back.
 import { z } from 'zod';
-import { PractitionerLink, PractitionerLinkInput, PractitionerLinkList, SmartEhr, SmartEhrInput, SmartEhrList, smartPaths } from '../../connector/smart/smart-contract.js';
+import { PractitionerLink, PractitionerLinkInput, PractitionerLinkList, SmartEhr, SmartEhrInput, SmartEhrList, SmartEhrUpdate, smartPaths } from '../../connector/smart/smart-contract.js';
 import { permissions, type Role } from '../../connector/users/permissions.js';
 import { ConnectorCallError } from '../connector-error.js';
 import { bearerToken, sendToConnector, type HttpClientOptions } from './connector-http.js';
@@ -12,6 +12,7 @@ export const EhrId = z.string().regex(/^[0-9]{1,18}$/, 'expected an EHR registra
 export const SmartAdminRequest = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('list-ehrs') }),
   z.strictObject({ op: z.literal('register-ehr'), ehr: SmartEhrInput }),
+  z.strictObject({ op: z.literal('update-ehr'), ehrId: EhrId, changes: SmartEhrUpdate }),
   z.strictObject({ op: z.literal('list-links'), ehrId: EhrId }),
   z.strictObject({ op: z.literal('link'), ehrId: EhrId, link: PractitionerLinkInput }),
   z.strictObject({ op: z.literal('unlink'), ehrId: EhrId, practitioner: PractitionerLinkInput.shape.practitioner }),
@@ -25,7 +26,7 @@ export type PractitionerLink = z.infer<typeof PractitionerLink>;
 /** What each request answers with. */
 export type SmartAdminResult<R extends SmartAdminRequest> = R extends { op: 'list-ehrs' }
   ? { ehrs: SmartEhr[] }
-  : R extends { op: 'register-ehr' }
+  : R extends { op: 'register-ehr' | 'update-ehr' }
     ? SmartEhr
     : R extends { op: 'list-links' }
       ? { links: PractitionerLink[] }
@@ -34,19 +35,21 @@ export type SmartAdminResult<R extends SmartAdminRequest> = R extends { op: 'lis
         : null;
 
 /** The operation of the permission matrix each request needs (the connector checks the same ones). */
-const operationOf = { 'list-ehrs': 'endpoints.read', 'register-ehr': 'endpoints.write', 'list-links': 'users.read', link: 'users.write', unlink: 'users.write' } as const;
+const operationOf = { 'list-ehrs': 'endpoints.read', 'register-ehr': 'endpoints.write', 'update-ehr': 'endpoints.write', 'list-links': 'users.read', link: 'users.write', unlink: 'users.write' } as const;
 
 export function smartAdminAllowed(op: Parsed['op'], role: Role | undefined): boolean {
   return role !== undefined && (permissions[operationOf[op]] as readonly Role[]).includes(role);
 }
 
-function target(request: Parsed): { method: 'GET' | 'POST' | 'DELETE'; path: string; body?: unknown; response: z.ZodType | null } {
+function target(request: Parsed): { method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; path: string; body?: unknown; response: z.ZodType | null } {
   const ehrs = `${smartPaths.admin}/ehrs`;
   switch (request.op) {
     case 'list-ehrs':
       return { method: 'GET', path: ehrs, response: SmartEhrList };
     case 'register-ehr':
       return { method: 'POST', path: ehrs, body: request.ehr, response: SmartEhr };
+    case 'update-ehr':
+      return { method: 'PATCH', path: `${ehrs}/${request.ehrId}`, body: request.changes, response: SmartEhr };
     case 'list-links':
       return { method: 'GET', path: `${ehrs}/${request.ehrId}/practitioners`, response: PractitionerLinkList };
     case 'link':

@@ -1,4 +1,4 @@
-// The options page's SMART section: register an EHR for app launch (iss, client id, redirect URI, auto-provision) and link its practitioners to clinician accounts.
+// The options page's SMART section: register an EHR for app launch (iss, client id, redirect URI, auto-provision), edit, disable or enable it, and link its practitioners to clinician accounts.
 import { useState } from 'preact/hooks';
 import type { PractitionerLink, SmartAdminRequest, SmartAdminResult, SmartEhr } from '../background/smart-admin.js';
 import { useLoad } from '../ui/use-call.js';
@@ -70,13 +70,69 @@ function PractitionerLinks({ ehr, send }: { ehr: SmartEhr; send: SmartAdminSend 
   );
 }
 
-/** Registered EHRs, the registration form, and the practitioner links of the EHR the admin opens. */
+type EditForm = { name: string; clientId: string; redirectUri: string; autoProvision: boolean };
+
+/** The edit form of one registration: every field an admin fixes but the iss, which is what the registration is. */
+function EditEhr({ ehr, save, cancel }: { ehr: SmartEhr; save: (form: EditForm) => void; cancel: () => void }) {
+  const [form, setForm] = useState<EditForm>({ name: ehr.name, clientId: ehr.clientId, redirectUri: ehr.redirectUri, autoProvision: ehr.autoProvision });
+  return (
+    <form
+      data-part="edit-ehr"
+      data-ehr={ehr.id}
+      onSubmit={(ev) => {
+        ev.preventDefault();
+        save({ name: form.name.trim(), clientId: form.clientId.trim(), redirectUri: form.redirectUri.trim(), autoProvision: form.autoProvision });
+      }}
+    >
+      <h4>Edit {ehr.name}</h4>
+      <div class="status">iss {ehr.iss} (register the EHR again to change it)</div>
+      <label>EHR name</label>
+      <input name="smart-edit-name" value={form.name} onInput={(e) => setForm({ ...form, name: e.currentTarget.value })} />
+      <label>Client id (issued by the EHR)</label>
+      <input name="smart-edit-client-id" value={form.clientId} onInput={(e) => setForm({ ...form, clientId: e.currentTarget.value })} />
+      <label>Redirect URI (registered at the EHR)</label>
+      <input name="smart-edit-redirect-uri" value={form.redirectUri} onInput={(e) => setForm({ ...form, redirectUri: e.currentTarget.value })} />
+      <label>
+        <input
+          type="checkbox"
+          name="smart-edit-auto-provision"
+          checked={form.autoProvision}
+          onChange={(e) => setForm({ ...form, autoProvision: e.currentTarget.checked })}
+          style="width:auto"
+        />{' '}
+        Give an unlinked practitioner of this EHR a clinician account at first launch
+      </label>
+      <div class="row" style="margin-top:6px">
+        <button type="submit" name="save-ehr" disabled={!form.name.trim() || !form.clientId.trim() || !form.redirectUri.trim()}>
+          Save
+        </button>
+        <button type="button" class="secondary" name="cancel-edit-ehr" onClick={cancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+/** Registered EHRs (each can be edited, disabled or enabled), the registration form, and the practitioner links of the EHR the admin opens. */
 export function SmartEhrs({ send, connectorUrl }: { send: SmartAdminSend; connectorUrl: string | null }) {
   const [list, reload] = useLoad(() => send({ op: 'list-ehrs' }), []);
   const empty = { name: '', iss: '', clientId: '', redirectUri: defaultRedirectUri(connectorUrl), autoProvision: false };
   const [form, setForm] = useState(empty);
   const [open, setOpen] = useState<string | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
   const { note, act } = useActionNote(reload);
+  const save = (id: string, changes: EditForm) =>
+    act(async () => {
+      const ehr = await send({ op: 'update-ehr', ehrId: id, changes });
+      setEditing(null);
+      return `Saved ${ehr.name} (${ehr.iss}).`;
+    });
+  const setDisabled = (e: SmartEhr, disabled: boolean) =>
+    act(async () => {
+      const ehr = await send({ op: 'update-ehr', ehrId: e.id, changes: { disabled } });
+      return disabled ? `Disabled ${ehr.name}: it can no longer launch the app, and its open app sessions ended.` : `Enabled ${ehr.name}: it may launch the app again.`;
+    });
   const register = () =>
     act(async () => {
       const ehr = await send({
@@ -89,6 +145,7 @@ export function SmartEhrs({ send, connectorUrl }: { send: SmartAdminSend; connec
     });
   const ehrs = list.state === 'ready' ? list.value.ehrs : [];
   const opened = ehrs.find((e) => e.id === open);
+  const edited = ehrs.find((e) => e.id === editing);
   return (
     <section data-part="smart-ehrs" data-loaded={list.state === 'loading' ? undefined : ''}>
       <h3>SMART app launch</h3>
@@ -106,7 +163,19 @@ export function SmartEhrs({ send, connectorUrl }: { send: SmartAdminSend; connec
                 <td>
                   <button class="secondary" name="open-practitioners" onClick={() => setOpen(open === e.id ? null : e.id)}>
                     Practitioners
-                  </button>
+                  </button>{' '}
+                  <button class="secondary" name="edit-ehr" onClick={() => setEditing(editing === e.id ? null : e.id)}>
+                    Edit
+                  </button>{' '}
+                  {e.disabled ? (
+                    <button class="secondary" name="enable-ehr" onClick={() => void setDisabled(e, false)}>
+                      Enable
+                    </button>
+                  ) : (
+                    <button class="secondary" name="disable-ehr" onClick={() => void setDisabled(e, true)}>
+                      Disable
+                    </button>
+                  )}
                 </td>
               </tr>
             ))}
@@ -114,6 +183,7 @@ export function SmartEhrs({ send, connectorUrl }: { send: SmartAdminSend; connec
         </table>
       )}
       {list.state === 'ready' && ehrs.length === 0 && <div>No EHR is registered for app launch.</div>}
+      {edited && <EditEhr key={edited.id} ehr={edited} save={(form) => void save(edited.id, form)} cancel={() => setEditing(null)} />}
       <form
         onSubmit={(ev) => {
           ev.preventDefault();

@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-// The options page's SMART section through the real background router and a real connector: register an EHR for app launch, link and unlink practitioners, refusals shown.
+// The options page's SMART section through the real background router and a real connector: register, edit, disable and enable an EHR for app launch, link and unlink practitioners, refusals shown.
 import { h, render } from 'preact';
 import { act } from 'preact/test-utils';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -138,7 +138,7 @@ describe('SMART EHR registration on the options page', () => {
 
   it('refuses a malformed practitioner reference in the background, before any request', async () => {
     await register();
-    await vi.waitFor(() => expect(host.querySelector('[data-part=practitioner-links]')).not.toBeNull());
+    await vi.waitFor(() => expect(host.textContent).toContain('No practitioner is linked yet.'));
     calls = [];
     await type('practitioner', 'Patient/123');
     await type('practitioner-username', users.clinician.username);
@@ -148,10 +148,98 @@ describe('SMART EHR registration on the options page', () => {
     expect(calls).toEqual([]);
   });
 
+  /** Registers the test's EHR through the form and waits for its row. */
+  const registeredRow = async () => {
+    await register();
+    await vi.waitFor(() => expect(host.textContent).toContain(`Registered Riverside EHR (${iss}) for app launch.`));
+    const { ehr } = await registered(iss);
+    await vi.waitFor(() => expect(host.querySelector(`tr[data-ehr="${ehr.id}"]`)).not.toBeNull());
+    // The new EHR's practitioner links have loaded: no request is left in flight.
+    await vi.waitFor(() => expect(host.textContent).toContain('No practitioner is linked yet.'));
+    return ehr as { id: string };
+  };
+  const clickIn = (ehrId: string, name: string) => act(() => q<HTMLButtonElement>(`tr[data-ehr="${ehrId}"] button[name=${name}]`).click());
+
+  it("edits an EHR's name, client id and auto-provisioning on the connector, its iss kept", async () => {
+    const { id } = await registeredRow();
+    await clickIn(id, 'edit-ehr');
+    await vi.waitFor(() => expect(host.querySelector(`form[data-part=edit-ehr][data-ehr="${id}"]`)).not.toBeNull());
+    expect(q<HTMLInputElement>('input[name=smart-edit-name]').value).toBe('Riverside EHR');
+    expect(q<HTMLInputElement>('input[name=smart-edit-client-id]').value).toBe('outreach-approvals');
+    expect(q('form[data-part=edit-ehr]').textContent).toContain(iss);
+    await type('smart-edit-name', 'Riverside North');
+    await type('smart-edit-client-id', 'outreach-north');
+    await act(() => q<HTMLInputElement>('input[name=smart-edit-auto-provision]').click());
+    calls = [];
+    await click('save-ehr');
+    await vi.waitFor(() => expect(host.textContent).toContain(`Saved Riverside North (${iss}).`));
+    // The form closes and the row shows the connector's record.
+    await vi.waitFor(() => expect(host.querySelector('form[data-part=edit-ehr]')).toBeNull());
+    await vi.waitFor(() => expect(host.querySelector(`tr[data-ehr="${id}"]`)?.textContent).toContain('Riverside North'));
+    expect(host.querySelector(`tr[data-ehr="${id}"]`)!.textContent).toContain('client outreach-north');
+    expect(host.querySelector(`tr[data-ehr="${id}"]`)!.textContent).toContain('auto-provision');
+    expect((await registered(iss)).ehr).toMatchObject({ id, iss, name: 'Riverside North', clientId: 'outreach-north', autoProvision: true, disabled: false });
+    // One change, then the list reloads (and with it the open practitioner links).
+    await vi.waitFor(() => expect(calls).toEqual([`PATCH /smart/admin/ehrs/${id}`, 'GET /smart/admin/ehrs', `GET /smart/admin/ehrs/${id}/practitioners`]));
+  });
+
+  it('shows the connector refusing a bad client id, naming the field, and keeps the registration as it was', async () => {
+    const { id } = await registeredRow();
+    await clickIn(id, 'edit-ehr');
+    await vi.waitFor(() => expect(host.querySelector('form[data-part=edit-ehr]')).not.toBeNull());
+    await type('smart-edit-client-id', 'has a space');
+    await click('save-ehr');
+    await vi.waitFor(() => expect(host.querySelector('[data-part=smart-ehrs] > .status.error')).not.toBeNull());
+    expect(host.querySelector('[data-part=smart-ehrs] > .status.error')!.textContent).toContain('clientId');
+    // The form stays open with what the admin typed, to fix it.
+    expect(q<HTMLInputElement>('input[name=smart-edit-client-id]').value).toBe('has a space');
+    expect((await registered(iss)).ehr).toMatchObject({ clientId: 'outreach-approvals' });
+  });
+
+  it('disables an EHR so that it can no longer launch the app, and enables it again', async () => {
+    const { id } = await registeredRow();
+    await clickIn(id, 'disable-ehr');
+    await vi.waitFor(() => expect(host.textContent).toContain('Disabled Riverside EHR: it can no longer launch the app'));
+    await vi.waitFor(() => expect(host.querySelector(`tr[data-ehr="${id}"] button[name=enable-ehr]`)).not.toBeNull());
+    expect(host.querySelector(`tr[data-ehr="${id}"]`)!.textContent).toContain('disabled');
+    expect((await registered(iss)).ehr).toMatchObject({ id, disabled: true });
+    // The connector refuses a launch from it.
+    const launch = await fetch(`${world.url}/smart/launch?iss=${encodeURIComponent(iss)}&launch=abc`, { redirect: 'manual' });
+    expect(launch.status).toBe(400);
+    expect(await launch.text()).toContain('data-error-code="SMART_UNKNOWN_ISS"');
+
+    await clickIn(id, 'enable-ehr');
+    await vi.waitFor(() => expect(host.textContent).toContain('Enabled Riverside EHR: it may launch the app again.'));
+    await vi.waitFor(() => expect(host.querySelector(`tr[data-ehr="${id}"] button[name=disable-ehr]`)).not.toBeNull());
+    expect((await registered(iss)).ehr).toMatchObject({ id, disabled: false });
+  });
+
+  it('answers an unknown registration with NOT_FOUND, and refuses a malformed id before any request', async () => {
+    expect(await router.receive({ type: 'smart-admin', request: { op: 'update-ehr', ehrId: '999999', changes: { disabled: true } } }, optionsPage)).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_FOUND' },
+    });
+    calls = [];
+    expect(await router.receive({ type: 'smart-admin', request: { op: 'update-ehr', ehrId: '../users', changes: { disabled: true } } }, optionsPage)).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_MESSAGE', field: 'request.ehrId' },
+    });
+    expect(await router.receive({ type: 'smart-admin', request: { op: 'update-ehr', ehrId: '1', changes: { iss: 'https://elsewhere.example/fhir' } } }, optionsPage)).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_MESSAGE' },
+    });
+    expect(calls).toEqual([]);
+  });
+
   it('lets only an admin on an extension page use it', async () => {
+    const change = { op: 'update-ehr', ehrId: '1', changes: { disabled: true } };
     expect(await router.receive({ type: 'smart-admin', request: { op: 'list-ehrs' } }, contentScript)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
-    await signIn(users.clinician);
-    expect(await router.receive({ type: 'smart-admin', request: { op: 'list-ehrs' } }, optionsPage)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(await router.receive({ type: 'smart-admin', request: change }, contentScript)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    for (const user of [users.clinician, users.marketer]) {
+      await signIn(user);
+      expect(await router.receive({ type: 'smart-admin', request: { op: 'list-ehrs' } }, optionsPage)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+      expect(await router.receive({ type: 'smart-admin', request: change }, optionsPage)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    }
     expect(calls).toEqual([]);
   });
 });
