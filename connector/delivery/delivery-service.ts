@@ -13,13 +13,14 @@ import { createMtaSts } from './mta-sts.js';
 import { createMxResolver, dnsConnectTarget, type ConnectTargetMap } from './mx-resolver.js';
 import { createOutbox, type Outbox, type OutboxMessage } from './outbox.js';
 import { createDirectRouter, createRelayRouter, type Router } from './route.js';
+import { createThreadedConnections } from './sending-threads.js';
 import { createStarttlsProbe } from './starttls-probe.js';
 import type { Tracking } from './tracking.js';
 import { createTransport, parseRelayUrl, type Transport } from './transport.js';
 import { loadExtraCa } from './trust.js';
 
 export interface DeliveryServiceDeps {
-  config: Pick<Config, 'dnsServers' | 'extraCaFile' | 'smtpRelayUrl' | 'senderConcurrency' | 'mxConnections'>;
+  config: Pick<Config, 'dnsServers' | 'extraCaFile' | 'smtpRelayUrl' | 'senderConcurrency' | 'mxConnections'> & Partial<Pick<Config, 'senderThreads'>>;
   db: Db;
   /** Our host name: the EHLO name (and the Message-ID domain unless `messageIdDomain` is given). */
   heloName: string;
@@ -84,10 +85,13 @@ export function createDeliveryService(deps: DeliveryServiceDeps): DeliveryServic
       connectTarget,
     });
   }
+  const wire = { heloName: deps.heloName, ca, ...(relay ? { relay } : {}), ...timeouts, maxConnectionsPerMx: deps.config.mxConnections };
+  const threads = deps.config.senderThreads ?? 0;
   const transport = createTransport({
-    heloName: deps.heloName, ca, log, ...(relay ? { relay } : {}), ...timeouts,
-    maxConnectionsPerMx: deps.config.mxConnections,
+    ...wire, log,
     maxPerDomain: 2 * deps.config.mxConnections,
+    // DKIM, TLS and SMTP on worker threads: this event loop only claims, gates, renders and records.
+    ...(threads > 0 ? { connections: createThreadedConnections({ ...wire, threads, log }) } : {}),
   });
   const outbox = createOutbox(deps.db, { messageIdDomain: deps.messageIdDomain ?? deps.heloName, ...(deps.now ? { now: deps.now } : {}) });
   const optional = <K extends keyof DeliveryServiceDeps>(...keys: K[]) =>

@@ -419,13 +419,16 @@ export class Dispatcher {
         deliveredAs = 'notice';
       }
       const unsubscribeUrl = this.o.unsubscribeUrl?.(message);
-      const raw = await buildWireMessage(outgoing, { messageId: message.messageId, ...(unsubscribeUrl ? { unsubscribeUrl } : {}), date: at }, this.o.dkim);
+      const raw = await buildWireMessage(outgoing, { messageId: message.messageId, ...(unsubscribeUrl ? { unsubscribeUrl } : {}), date: at });
+      // Signed by the transport at the wire, on the thread that sends it.
+      const dkim = await this.o.dkim?.key();
       const outcome: SendOutcome = await this.o.transport.send({
         domain,
         candidate: decision.candidate,
         tls: decision.tls,
         envelope: { from: this.o.envelopeFrom?.(message, outgoing) ?? bareAddress(outgoing.from), to: bareAddress(outgoing.to) },
         raw,
+        ...(dkim ? { dkim } : {}),
       });
       const evidence: TlsEvidence = {
         ...outcome.peer,

@@ -16,6 +16,8 @@ export interface DkimSigner {
   readonly keySelector: string;
   /** Returns the message with a DKIM-Signature header prepended. */
   sign(raw: Buffer): Promise<Buffer>;
+  /** What the signer signs with, so that a sending thread can sign at the wire (undefined: messages go unsigned). */
+  key(): Promise<DkimOptions | undefined>;
 }
 
 /** The fields worth protecting: what a reader sees and what RFC 8058 requires be signed. */
@@ -60,6 +62,7 @@ export function createDkimSigner(options: DkimOptions): DkimSigner {
   return {
     domainName: options.domainName,
     keySelector: options.keySelector,
+    key: async () => options,
     async sign(raw) {
       // Messages built by the composer are 7-bit/QP/base64: reading them as latin1 keeps every byte as it is.
       const text = raw.toString('latin1');
@@ -85,4 +88,22 @@ export function createDkimSigner(options: DkimOptions): DkimSigner {
       return Buffer.concat([Buffer.from(`${unsigned}${fold(signature.toString('base64'))}\r\n`, 'latin1'), raw]);
     },
   };
+}
+
+const signers = new WeakMap<KeyObject, Map<string, DkimSigner>>();
+
+/** One signer per key, domain and selector (a sending thread signs every message of a campaign with the same). */
+export function dkimSignerFor(options: DkimOptions): DkimSigner {
+  let byName = signers.get(options.privateKey);
+  if (!byName) {
+    byName = new Map();
+    signers.set(options.privateKey, byName);
+  }
+  const name = `${options.domainName}|${options.keySelector}|${(options.headerFieldNames ?? []).join(':')}`;
+  let signer = byName.get(name);
+  if (!signer) {
+    signer = createDkimSigner(options);
+    byName.set(name, signer);
+  }
+  return signer;
 }

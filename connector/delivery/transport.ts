@@ -1,9 +1,10 @@
-// SMTP transport: nodemailer connections pooled per MX and TLS profile, per-domain concurrency caps, back-off on 4xx, and the TLS evidence of each send.
+// SMTP transport: nodemailer connections pooled per MX and TLS profile (here or on sending threads), DKIM at the wire, per-domain concurrency caps, back-off on 4xx, and the TLS evidence of each send.
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Log } from '../logger.js';
 import { silentLog } from '../logger.js';
+import { dkimSignerFor, type DkimOptions } from './dkim.js';
 import type { RouteCandidate } from './route.js';
 import { describePeer, noTls, tlsFailureReason, verifiedTlsOptions, type PeerEvidence } from './tls-evidence.js';
 
@@ -14,6 +15,28 @@ export interface SendRequest {
   tls: 'verified' | 'opportunistic';
   envelope: { from: string; to: string };
   raw: Buffer;
+  /** Signed with this key just before it goes on the wire (on whichever thread sends it); absent: sent as it is. */
+  dkim?: DkimOptions;
+}
+
+/** What the wire needs of a request: the route's MX, where to connect and its TLSA records. */
+export type WireRequest = Omit<SendRequest, 'candidate'> & { candidate: Pick<RouteCandidate, 'mx' | 'target' | 'tlsa'> };
+
+/** The wire half of a transport: connection pools per MX and TLS profile, DKIM, and the plaintext retry for PHI-free mail. No caps, no back-off. */
+export interface Connections {
+  deliver(request: WireRequest): Promise<SendOutcome>;
+  close(): Promise<void>;
+}
+
+export interface ConnectionOptions {
+  heloName: string;
+  /** Extra CAs (config.extraCaFile). */
+  ca?: readonly string[];
+  maxConnectionsPerMx?: number;
+  maxMessagesPerConnection?: number;
+  /** Send everything through this smarthost instead of the MX. */
+  relay?: RelayOptions;
+  timeoutMs?: number;
 }
 
 export type SendOutcome =
@@ -38,20 +61,14 @@ export interface RelayOptions {
   pass?: string;
 }
 
-export interface TransportOptions {
-  heloName: string;
-  /** Extra CAs (config.extraCaFile). */
-  ca?: readonly string[];
-  maxConnectionsPerMx?: number;
+export interface TransportOptions extends ConnectionOptions {
   maxPerDomain?: number;
-  maxMessagesPerConnection?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
-  /** Send everything through this smarthost instead of the MX. */
-  relay?: RelayOptions;
   log?: Log;
   now?: () => number;
-  timeoutMs?: number;
+  /** The wire (default: connection pools on this thread); sending threads plug in here. */
+  connections?: Connections;
 }
 
 /** Parses `smtp(s)://user:pass@host:port` (config.smtpRelayUrl). */
@@ -149,15 +166,12 @@ class MxPool {
 
 type SmtpError = Error & { responseCode?: number; response?: string; code?: string };
 
-export function createTransport(options: TransportOptions): Transport {
-  const log = options.log ?? silentLog;
-  const now = options.now ?? Date.now;
+/** Connection pools on this thread. */
+export function createConnections(options: ConnectionOptions): Connections {
   const pools = new Map<string, MxPool>();
-  const domainGates = new Map<string, Semaphore>();
-  const backoff = new Map<string, { until: number; failures: number }>();
   const timeout = options.timeoutMs ?? 30_000;
 
-  const connect = (request: SendRequest, plaintextOnly = false): Promise<Pooled> => {
+  const connect = (request: WireRequest, plaintextOnly = false): Promise<Pooled> => {
     const relay = options.relay;
     const servername = relay ? relay.host : request.candidate.mx;
     const verified = relay ? true : request.tls === 'verified';
@@ -220,7 +234,7 @@ export function createTransport(options: TransportOptions): Transport {
     });
   };
 
-  const poolFor = (request: SendRequest, plaintextOnly: boolean) => {
+  const poolFor = (request: WireRequest, plaintextOnly: boolean) => {
     const c = request.candidate;
     const key = options.relay
       ? 'relay'
@@ -233,7 +247,7 @@ export function createTransport(options: TransportOptions): Transport {
     return pool;
   };
 
-  const deliverOnce = async (request: SendRequest, plaintextOnly: boolean): Promise<SendOutcome> => {
+  const deliverOnce = async (request: WireRequest, plaintextOnly: boolean): Promise<SendOutcome> => {
     const pool = poolFor(request, plaintextOnly);
     let pooled: Pooled;
     try {
@@ -268,6 +282,36 @@ export function createTransport(options: TransportOptions): Transport {
   };
 
   return {
+    async deliver(request) {
+      let signed = request;
+      if (request.dkim) {
+        try {
+          signed = { ...request, raw: await dkimSignerFor(request.dkim).sign(request.raw) };
+        } catch (err) {
+          return { status: 'deferred', response: `DKIM signing failed: ${(err as Error).message}`.slice(0, 500), peer: noTls };
+        }
+      }
+      const outcome = await deliverOnce(signed, false);
+      // STARTTLS advertised but broken: PHI-free content may still go in plaintext; verified routes never do.
+      if (outcome.status === 'deferred' && outcome.tlsFailure && request.tls === 'opportunistic' && !options.relay) return deliverOnce(signed, true);
+      return outcome;
+    },
+    async close() {
+      for (const pool of pools.values()) pool.closeAll();
+      pools.clear();
+    },
+  };
+}
+
+/** Per-domain concurrency caps and back-off on 4xx in front of the wire (this thread's pools or sending threads). */
+export function createTransport(options: TransportOptions): Transport {
+  const log = options.log ?? silentLog;
+  const now = options.now ?? Date.now;
+  const wire = options.connections ?? createConnections(options);
+  const domainGates = new Map<string, Semaphore>();
+  const backoff = new Map<string, { until: number; failures: number }>();
+
+  return {
     async send(request) {
       const domain = options.relay ? 'relay' : request.domain;
       let gate = domainGates.get(domain);
@@ -277,11 +321,7 @@ export function createTransport(options: TransportOptions): Transport {
       }
       await gate.acquire();
       try {
-        let outcome = await deliverOnce(request, false);
-        // STARTTLS advertised but broken: PHI-free content may still go in plaintext; verified routes never do.
-        if (outcome.status === 'deferred' && outcome.tlsFailure && request.tls === 'opportunistic' && !options.relay) {
-          outcome = await deliverOnce(request, true);
-        }
+        const outcome = await wire.deliver(request);
         if (outcome.status === 'deferred' && outcome.code && outcome.code >= 400 && outcome.code < 500) {
           const b = backoff.get(request.domain) ?? { until: 0, failures: 0 };
           b.failures++;
@@ -300,9 +340,6 @@ export function createTransport(options: TransportOptions): Transport {
       const b = backoff.get(domain);
       return b && b.until > now() ? b.until : 0;
     },
-    async close() {
-      for (const pool of pools.values()) pool.closeAll();
-      pools.clear();
-    },
+    close: () => wire.close(),
   };
 }

@@ -174,6 +174,7 @@ export async function createSendingService(app: App, options: SendingOptions = {
       const signer = (await senderNow()).dkim;
       return signer ? signer.sign(raw) : raw;
     },
+    key: async () => (await senderNow()).dkim?.key(),
   };
 
   const templates = new TemplateStore(app.db);

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Session } from 'node:inspector';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
@@ -98,17 +99,19 @@ async function runAll(n: number, ca: TestCa, port: number, dnsAddress: string, s
   const measured = async (label: string, send: () => Promise<void>) => {
     const before = await sinkState();
     const m0 = machineTicks();
+    const elu0 = performance.eventLoopUtilization();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await send();
     const secs = (performance.now() - t0) / 1000;
     const cpu = cpuMs(process.cpuUsage(cpu0));
     const m1 = machineTicks();
+    const loop = performance.eventLoopUtilization(elu0).utilization;
     const after = await sinkState();
     const got = after.count - before.count;
     if (got !== n) throw new Error(`${label}: the sink got ${got}/${n} over TLS`);
     const machine = m0 && m1 ? (m1.busy - m0.busy) / (m1.total - m0.total) : undefined;
-    return { rate: n / secs, senderMs: cpu / n, sinkMs: (cpuMs(after.cpu) - cpuMs(before.cpu)) / n, machine };
+    return { rate: n / secs, senderMs: cpu / n, sinkMs: (cpuMs(after.cpu) - cpuMs(before.cpu)) / n, machine, loop };
   };
 
   // --- baseline: a bare nodemailer pool, messages rendered ahead of time, DKIM with the same KeyObject, same TLS checks.
@@ -193,10 +196,10 @@ async function runAll(n: number, ca: TestCa, port: number, dnsAddress: string, s
     }
   };
 
-  const line = (label: string, r: { rate: number; senderMs: number; sinkMs: number; machine: number | undefined }, base?: number, extra = '') =>
+  const line = (label: string, r: { rate: number; senderMs: number; sinkMs: number; machine: number | undefined; loop: number }, base?: number, extra = '') =>
     out(
       `${label.padEnd(46)} ${r.rate.toFixed(0).padStart(5)} msg/s${base ? `  ratio ${(r.rate / base).toFixed(2)}x` : ''}  CPU/msg: sender ${r.senderMs.toFixed(2)} ms, sink ${r.sinkMs.toFixed(2)} ms` +
-        `${r.machine === undefined ? '' : `; machine ${(r.machine * 100).toFixed(0)}% busy`}${extra}`,
+        `; sender event loop ${(r.loop * 100).toFixed(0)}% busy${r.machine === undefined ? '' : `, machine ${(r.machine * 100).toFixed(0)}%`}${extra}`,
     );
   out(`delivery bench: ${n} personalised messages (text + HTML), DKIM rsa-sha256 (2048), STARTTLS verified against the test CA, pool ${poolSize}, sink in a child process`);
   const base = await baseline();

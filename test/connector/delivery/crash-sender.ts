@@ -1,7 +1,8 @@
-// Child process of the crash test: queues a campaign (idempotently) and sends it through the outbox until done or killed.
+// Child process of the crash test: queues a campaign (idempotently) and sends it through the outbox and two sending threads until done or killed.
 import { Dispatcher } from '../../../connector/delivery/dispatcher.js';
 import { createOutbox } from '../../../connector/delivery/outbox.js';
 import type { RouteCandidate, Router } from '../../../connector/delivery/route.js';
+import { createThreadedConnections } from '../../../connector/delivery/sending-threads.js';
 import { createStarttlsProbe } from '../../../connector/delivery/starttls-probe.js';
 import { createTransport } from '../../../connector/delivery/transport.js';
 import { openDb } from '../../../connector/store/db.js';
@@ -29,7 +30,8 @@ const target = { host: '127.0.0.1', port: args.port };
 const probe = await createStarttlsProbe({ heloName: 'crash.outreach.test', ca: [args.ca] }).probe({ mx, target, tlsa: [] });
 const candidate: RouteCandidate = { mx, target, tlsa: [], mtaSts: { status: 'none' }, dane: { status: 'none' }, probe, verified: !probe.failure, requiresTls: false };
 const router: Router = { assess: async (domain) => ({ domain, candidates: [candidate], reasons: [], ...(candidate.verified ? { verified: candidate } : {}) }), forget: () => undefined };
-const transport = createTransport({ heloName: 'crash.outreach.test', ca: [args.ca] });
+// The wire runs on two sending threads, as in the product: a SIGKILL takes them down mid-send too.
+const transport = createTransport({ heloName: 'crash.outreach.test', ca: [args.ca], connections: createThreadedConnections({ heloName: 'crash.outreach.test', ca: [args.ca], threads: 2 }) });
 const dispatcher = new Dispatcher({
   outbox, router, transport, now, workerId: `crash-${process.pid}`, leaseMs: 60_000, concurrency: 8, batchSize: 100,
   render: async (m) => ({ from: 'care@crash.outreach.test', to: `${m.patientId}@crash.test`, subject: 'Reminder', text: `Message for ${m.patientId}`, phiFree: false }),

@@ -38,7 +38,11 @@ const expected: Record<Scenario, Record<DeliveryMode, Expect>> = {
   'dane-ok': { 'tls-required': 'delivered', 'tls-or-escrow': 'delivered', escrow: 'notice' },
 };
 
-describe('TLS policy matrix over real SMTP sinks', () => {
+// Once with the wire on the event loop, once on sending threads (the product's default): the policy must hold on both.
+describe.each([
+  ['on the event loop', 0],
+  ['on two sending threads', 2],
+])('TLS policy matrix over real SMTP sinks, the wire %s', (_wire, threads) => {
   let world: DeliveryWorld;
   let db: Db;
   let outbox: Outbox;
@@ -60,7 +64,7 @@ describe('TLS policy matrix over real SMTP sinks', () => {
   const rows = new Map<string, OutboxMessage>();
 
   beforeAll(async () => {
-    world = await startDeliveryWorld();
+    world = await startDeliveryWorld({}, undefined, { threads });
     db = await openDb();
     outbox = createOutbox(db, { messageIdDomain: 'sender.outreach.test' });
     portal = createEscrowPortal({

@@ -6,6 +6,7 @@ import { createDnsLookup } from '../../../connector/delivery/dns-client.js';
 import { createMtaSts } from '../../../connector/delivery/mta-sts.js';
 import { createMxResolver, tableConnectTarget, type ConnectTarget } from '../../../connector/delivery/mx-resolver.js';
 import { createDirectRouter, type Router } from '../../../connector/delivery/route.js';
+import { createThreadedConnections } from '../../../connector/delivery/sending-threads.js';
 import { createStarttlsProbe } from '../../../connector/delivery/starttls-probe.js';
 import { createTransport, type Transport, type TransportOptions } from '../../../connector/delivery/transport.js';
 import { createTestCa, type TestCa } from '../../support/test-ca.js';
@@ -32,7 +33,8 @@ export interface DeliveryWorld {
   close(): Promise<void>;
 }
 
-export async function startDeliveryWorld(transportOptions: Partial<TransportOptions> = {}, only?: readonly Scenario[]): Promise<DeliveryWorld> {
+/** `wire.threads` > 0 puts the transport's wire (DKIM, TLS, SMTP) on that many sending threads. */
+export async function startDeliveryWorld(transportOptions: Partial<TransportOptions> = {}, only?: readonly Scenario[], wire: { threads?: number } = {}): Promise<DeliveryWorld> {
   const ca = createTestCa();
   const wanted = only ?? scenarios;
   const sinkSpec = (s: Scenario): { mode: SinkMode; cert?: ReturnType<TestCa['leaf']> } => {
@@ -87,7 +89,12 @@ export async function startDeliveryWorld(transportOptions: Partial<TransportOpti
     probe: createStarttlsProbe({ heloName: 'sender.outreach.test', ca: [ca.cert], timeoutMs: 5000 }),
     connectTarget,
   });
-  const transport = createTransport({ heloName: 'sender.outreach.test', ca: [ca.cert], timeoutMs: 5000, ...transportOptions });
+  const wireOptions = { heloName: 'sender.outreach.test', ca: [ca.cert], timeoutMs: 5000 };
+  const transport = createTransport({
+    ...wireOptions,
+    ...(wire.threads ? { connections: createThreadedConnections({ ...wireOptions, threads: wire.threads }) } : {}),
+    ...transportOptions,
+  });
   return {
     ca, dns, sinks, router, transport, connectTable,
     received: () =>
