@@ -37,7 +37,10 @@ export interface App {
   users: UserDirectory;
   /** From addresses on DKIM-verified domains (admin). */
   senders: SenderDirectory;
-  /** The in-memory segment index over the decrypted facts: built on first use, then kept live by writes and consent changes. */
+  /**
+   * The in-memory segment index over the decrypted facts: built on first use, then kept live by writes and consent
+   * changes, and by the authorization history for changes other processes record (read every 2 s until `close`).
+   */
   segmentIndex(): Promise<LiveSegmentIndex>;
   /** The send pipeline (campaigns, outbox, dispatcher, TLS policy, escrow), built on first use from the configuration. */
   sending(): Promise<SendingService>;
@@ -103,7 +106,7 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
     },
     close: async () => {
       if (sending) await (await sending.catch(() => undefined))?.close();
-      if (segmentIndex) (await segmentIndex.catch(() => undefined))?.close();
+      if (segmentIndex) await (await segmentIndex.catch(() => undefined))?.close();
       await reseal.stop();
       await db.close();
     },

@@ -50,3 +50,13 @@ FROM authorization_events e WHERE e.source = 'fhir-consent' AND e.source_ref = A
 
 -- name: sealedById
 SELECT evidence_sealed, reason_sealed FROM authorization_events WHERE id = $1::bigint;
+
+-- name: historyAfter
+-- What was appended after an id, in id order: the segment index follows the changes other processes record.
+SELECT id::text AS id, patient_id::text AS patient_id FROM authorization_events WHERE id > $1::bigint ORDER BY id LIMIT $2;
+
+-- name: historyWithIds
+SELECT id::text AS id, patient_id::text AS patient_id FROM authorization_events WHERE id = ANY($1::bigint[]);
+
+-- name: latestHistoryIds
+SELECT id::text AS id FROM authorization_events ORDER BY id DESC LIMIT $1;

@@ -7,6 +7,7 @@ import { silentLog, type Log } from '../logger.js';
 import type { FieldCipher, SealContext } from '../store/cipher.js';
 import { asBuffer, loadQueries, type Db } from '../store/db.js';
 import { decide, type AuthorizationDecision, type CurrentAuthorization } from './gate.js';
+import { followAuthorizationHistory, type HistoryFollower, type HistoryFollowerOptions } from './history-follower.js';
 import {
   CHANNEL_WIDE,
   isChannel,
@@ -168,6 +169,14 @@ export class ConsentRegistry {
   onConsentChanged(listener: ConsentListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Follows the history from its end as it stands now: the changes every process records from here on (listeners hear
+   * only this process's). The segment index uses it to see an opt-out taken by the server's unsubscribe page.
+   */
+  followHistory(options?: HistoryFollowerOptions): Promise<HistoryFollower> {
+    return followAuthorizationHistory(this.db, options);
   }
 
   /**

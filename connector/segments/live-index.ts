@@ -1,5 +1,6 @@
-// Keeps a segment index live: built from the store's decrypted facts, then fed by facts writes and consent changes.
+// Keeps a segment index live: built from the store's decrypted facts, then fed by facts writes and consent changes, those of other processes included.
 import type { PatientFacts } from '../../fhir/patient-facts.js';
+import type { HistoryFollower } from '../consent/history-follower.js';
 import { purposeList } from '../consent/purposes.js';
 import { silentLog, type Log } from '../logger.js';
 import { SegmentIndex } from './segment-index.js';
@@ -16,14 +17,33 @@ export interface AuthorizationFeed {
     patientIds: readonly number[],
     purpose: (typeof purposeList)[number],
   ): Promise<Map<string, { allowed: boolean; reason: string }>>;
-  onConsentChanged(listener: (changes: ReadonlyArray<{ patientId: string }>) => void | Promise<void>): () => void;
+  onConsentChanged(listener: (changes: ReadonlyArray<{ patientId: string; authorizationId?: string }>) => void | Promise<void>): () => void;
+  /** Follows the history every process appends to (the listener above hears only this process). */
+  followHistory?(): Promise<HistoryFollower>;
 }
 
 export interface LiveSegmentIndex {
   index: SegmentIndex;
   /** Settles when every change heard so far is in the index (tests and the CLI wait on it). */
   settled(): Promise<void>;
-  close(): void;
+  /**
+   * Hears each look at the authorization history once its changes from other processes are in the index: how many
+   * history rows were new to this process (0 when none). Returns the unsubscribe function.
+   */
+  onFollowed(listener: (changes: number) => void): () => void;
+  /** Stops listening and following; settles once a look under way has finished. */
+  close(): Promise<void>;
+}
+
+export interface LiveSegmentIndexOptions {
+  facts: FactsFeed;
+  consent?: AuthorizationFeed;
+  log?: Log;
+  /**
+   * How often the authorization history is read for changes other processes recorded (an unsubscribe on the server
+   * while a CLI holds an index, a Salesforce opt-out pull): default 2000 ms, 0 to not follow.
+   */
+  followEveryMs?: number;
 }
 
 const gateBatch = 5000;
@@ -34,7 +54,7 @@ const gateBatch = 5000;
  * decision taken now: `authorized` per purpose, and `suppressed` for a channel-wide opt-out. The gate at dispatch
  * stays the authority; the index only lets marketers see audiences as they will be sent.
  */
-export async function openLiveSegmentIndex(deps: { facts: FactsFeed; consent?: AuthorizationFeed; log?: Log }): Promise<LiveSegmentIndex> {
+export async function openLiveSegmentIndex(deps: LiveSegmentIndexOptions): Promise<LiveSegmentIndex> {
   const log = deps.log ?? silentLog;
   const index = new SegmentIndex();
   let building = true;
@@ -74,7 +94,13 @@ export async function openLiveSegmentIndex(deps: { facts: FactsFeed; consent?: A
       await refreshAuthorization(written.map((w) => w.id));
     });
   });
+  // Opened before the build reads the gate, so a change another process commits meanwhile is found by the first look.
+  const followEveryMs = deps.followEveryMs ?? 2000;
+  const follower = followEveryMs > 0 && deps.consent?.followHistory ? await deps.consent.followHistory() : undefined;
+  /** History rows this process recorded and applied through its listener, which the follower then skips. */
+  const appliedHere = new Set<string>();
   const offConsent = deps.consent?.onConsentChanged((changes) => {
+    if (follower) for (const c of changes) if (c.authorizationId && !follower.seen(c.authorizationId)) appliedHere.add(c.authorizationId);
     const ids = changes.map((c) => Number(c.patientId)).filter((id) => Number.isSafeInteger(id));
     if (building) {
       for (const id of ids) heldConsent.add(id);
@@ -112,12 +138,41 @@ export async function openLiveSegmentIndex(deps: { facts: FactsFeed; consent?: A
   building = false;
   index.sortA1c();
   log.info({ patients: index.size, ms: Math.round(performance.now() - started), bytes: index.bytes() }, 'segment index built');
+
+  // Changes other processes record reach the index within `followEveryMs`: one look at a time, in the update queue.
+  const followed = new Set<(changes: number) => void>();
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  let looking: Promise<void> = Promise.resolve();
+  const look = async () => {
+    const rows = await follower!.next();
+    const foreign = rows.filter((r) => !appliedHere.delete(r.id));
+    await refreshAuthorization([...new Set(foreign.map((r) => Number(r.patientId)).filter((id) => Number.isSafeInteger(id)))]);
+    if (foreign.length > 0) log.debug({ changes: foreign.length }, 'segment index followed consent changes of other processes');
+    for (const listener of followed) listener(foreign.length);
+  };
+  const schedule = () => {
+    if (closed || !follower) return;
+    timer = setTimeout(() => {
+      looking = enqueue(look).then(schedule);
+    }, followEveryMs);
+    timer.unref();
+  };
+  schedule();
+
   return {
     index,
     settled: () => queue,
-    close: () => {
+    onFollowed: (listener) => {
+      followed.add(listener);
+      return () => followed.delete(listener);
+    },
+    close: async () => {
+      closed = true;
+      clearTimeout(timer);
       offFacts();
       offConsent?.();
+      await looking;
     },
   };
 }
