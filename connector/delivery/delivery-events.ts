@@ -1,8 +1,8 @@
-// Turns what happens to messages into signed webhook events: dispatcher outcomes as they commit, and opens, clicks, bounces, complaints and one-click unsubscribes read back from the store.
+// Turns what happens to messages into signed webhook events: dispatcher outcomes in the transaction that records them, and opens, clicks, bounces, complaints and one-click unsubscribes read back from the store.
 import type { ConsentChange } from '../consent/registry.js';
 import type { Log } from '../logger.js';
 import { silentLog } from '../logger.js';
-import { loadQueries, type Db } from '../store/db.js';
+import { loadQueries, type Db, type Queryable } from '../store/db.js';
 import type { Completion, OutboxMessage } from './outbox.js';
 import type { WebhookEvent, Webhooks } from './webhooks.js';
 
@@ -20,12 +20,10 @@ export interface DeliveryEventsDeps {
 
 export interface DeliveryEvents {
   /**
-   * The dispatcher's onOutcome: delivered, notice_sent, held, failed and cancelled become events (a retry does not).
-   * Returns at once; the outcomes of one flush are queued together in one statement (settle() waits for them).
+   * The dispatcher's recordWithOutcomes: delivered, notice_sent, held, failed and cancelled become events (a retry does
+   * not), queued in the same transaction that records the outcomes, so a crash keeps both or neither.
    */
-  outcome(message: OutboxMessage, completion: Completion): void;
-  /** Resolves when every outcome handed in so far is queued. */
-  settle(): Promise<void>;
+  record(tx: Queryable, recorded: ReadonlyArray<{ message: OutboxMessage; completion: Completion }>): Promise<void>;
   /**
    * Emits tracking events (opened, clicked) and feedback (bounced, complained) recorded since the last pump, by any
    * process. Event ids name the source row, so two workers pumping at once queue each event once.
@@ -54,24 +52,30 @@ const outcomeTypes: Partial<Record<Completion['state'], WebhookEvent['type']>> =
   cancelled: 'message.cancelled',
 };
 
+/** The webhook event of one recorded outcome (none for a retry); its id names the attempt, so it is queued once. */
+function outcomeEvent(message: OutboxMessage, completion: Completion): { event: WebhookEvent; eventId: string } | undefined {
+  const type = outcomeTypes[completion.state];
+  if (!type) return undefined;
+  const detail: Detail = { attempt: message.attempts };
+  if ('deliveredAs' in completion) detail.deliveredAs = completion.deliveredAs;
+  if ('evidence' in completion && completion.evidence) {
+    detail.tlsVerified = completion.evidence.verified;
+    detail.route = completion.evidence.route;
+  }
+  const code = reasonCode(completion);
+  if (code) detail.reason = code;
+  return {
+    event: { type, outboxId: message.id, campaignId: message.campaignId, at: new Date().toISOString(), detail },
+    eventId: `outcome:${message.id}:${message.attempts}:${completion.state}`,
+  };
+}
+
 const iso = (v: unknown) => (v instanceof Date ? v : new Date(String(v))).toISOString();
 
 export function createDeliveryEvents(deps: DeliveryEventsDeps): DeliveryEvents {
   const log = deps.log ?? silentLog;
   const limit = deps.batchSize ?? 500;
   const cursors: { tracking?: number; feedback?: number } = {};
-  let pending: Array<{ event: WebhookEvent; eventId: string }> = [];
-  let writing: Promise<void> = Promise.resolve();
-  let scheduled = false;
-  const write = () => {
-    scheduled = false;
-    const batch = pending;
-    pending = [];
-    writing = writing.then(() =>
-      deps.webhooks.emitMany(batch).catch((err: unknown) => log.error({ err: err as Error, events: batch.length }, 'outcome webhooks not queued')),
-    );
-  };
-
   /** Resumes after the last row already emitted; with none, starts from now (history before webhooks is not replayed). */
   const cursorOf = async (kind: 'tracking' | 'feedback'): Promise<number> => {
     if (cursors[kind] !== undefined) return cursors[kind]!;
@@ -81,29 +85,12 @@ export function createDeliveryEvents(deps: DeliveryEventsDeps): DeliveryEvents {
   };
 
   return {
-    outcome(message, completion) {
-      const type = outcomeTypes[completion.state];
-      if (!type) return;
-      const detail: Detail = { attempt: message.attempts };
-      if ('deliveredAs' in completion) detail.deliveredAs = completion.deliveredAs;
-      if ('evidence' in completion && completion.evidence) {
-        detail.tlsVerified = completion.evidence.verified;
-        detail.route = completion.evidence.route;
-      }
-      const code = reasonCode(completion);
-      if (code) detail.reason = code;
-      pending.push({
-        event: { type, outboxId: message.id, campaignId: message.campaignId, at: new Date().toISOString(), detail },
-        eventId: `outcome:${message.id}:${message.attempts}:${completion.state}`,
+    async record(tx, recorded) {
+      const events = recorded.flatMap(({ message, completion }) => {
+        const event = outcomeEvent(message, completion);
+        return event ? [event] : [];
       });
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(write);
-      }
-    },
-    async settle() {
-      if (scheduled) write();
-      await writing;
+      await deps.webhooks.emitMany(events, tx);
     },
     async pump() {
       let emitted = 0;

@@ -46,6 +46,7 @@ export interface DeliveryServiceDeps {
   unsubscribeUrl?: (message: OutboxMessage) => string | undefined;
   envelopeFrom?: DispatcherOptions['envelopeFrom'];
   onOutcome?: DispatcherOptions['onOutcome'];
+  recordWithOutcomes?: DispatcherOptions['recordWithOutcomes'];
   /** Replaces the A-record look-up of MX and MTA-STS hosts (tests point names at loopback ports). */
   connectTarget?: ConnectTargetMap;
   workerId?: string;
@@ -101,7 +102,7 @@ export function createDeliveryService(deps: DeliveryServiceDeps): DeliveryServic
     render: deps.render,
     isAllowed: deps.isAllowed,
     concurrency: deps.concurrency ?? deps.config.senderConcurrency,
-    ...(optional('renderMany', 'isAllowedMany', 'dkim', 'escrow', 'notice', 'suppressions', 'tracking', 'unsubscribeUrl', 'envelopeFrom', 'onOutcome', 'workerId', 'batchSize', 'leaseMs', 'retryDelaysMs', 'now') as Partial<DispatcherOptions>),
+    ...(optional('renderMany', 'isAllowedMany', 'dkim', 'escrow', 'notice', 'suppressions', 'tracking', 'unsubscribeUrl', 'envelopeFrom', 'onOutcome', 'recordWithOutcomes', 'workerId', 'batchSize', 'leaseMs', 'retryDelaysMs', 'now') as Partial<DispatcherOptions>),
   });
   return {
     outbox, router, transport, dispatcher,

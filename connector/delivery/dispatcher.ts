@@ -9,6 +9,7 @@ import type { DkimSigner } from './dkim.js';
 import { composeNotice, type EscrowDesk, type NoticeOptions } from './escrow-notice.js';
 import { buildWireMessage, type RenderedMessage } from './mime.js';
 import { domainOf } from './mx-resolver.js';
+import type { Queryable } from '../store/db.js';
 import type { Completion, Outbox, OutboxMessage } from './outbox.js';
 import type { Router, RouteAssessment } from './route.js';
 import type { TlsEvidence } from './tls-evidence.js';
@@ -60,8 +61,10 @@ export interface DispatcherOptions {
   unsubscribeUrl?: (message: OutboxMessage) => string | undefined;
   /** SMTP envelope sender (bounce address) of a message. */
   envelopeFrom?: (message: OutboxMessage, rendered: RenderedMessage) => string;
-  /** Told of every recorded outcome, after it committed (webhooks, metrics); its errors are logged, never thrown. */
+  /** Told of every recorded outcome, after it committed (metrics); its errors are logged, never thrown. */
   onOutcome?: (message: OutboxMessage, completion: Completion) => void | Promise<void>;
+  /** Writes rows that must commit with the outcomes they describe (webhook events), inside the outcomes' transaction. */
+  recordWithOutcomes?: (tx: Queryable, recorded: ReadonlyArray<{ message: OutboxMessage; completion: Completion }>) => Promise<void>;
   workerId?: string;
   /** Messages in flight at once in this process. */
   concurrency?: number;
@@ -350,7 +353,7 @@ export class Dispatcher {
     this.flushing = this.flushing.then(async () => {
       let kept: boolean[];
       try {
-        kept = await this.o.outbox.finishMany(this.workerId, items);
+        kept = await this.o.outbox.finishMany(this.workerId, items, this.o.recordWithOutcomes);
       } finally {
         // Recorded (or to be retried by whoever claims after the lease ends): stop renewing either way.
         for (const { message } of items) this.leased.delete(message.id);

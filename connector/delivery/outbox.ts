@@ -1,7 +1,7 @@
 // The durable outbox: enqueue with an idempotency key and a stable Message-ID, claim batches with FOR UPDATE SKIP LOCKED under a lease, finish with evidence, cancel queued mail.
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
-import { loadQueries, type Db } from '../store/db.js';
+import { loadQueries, type Db, type Queryable } from '../store/db.js';
 import type { TlsEvidence } from './tls-evidence.js';
 import { deliveryModes, type DeliveryMode } from './tls-policy.js';
 
@@ -119,7 +119,15 @@ export interface Outbox {
   /** Records how an attempt ended; false when the lease was lost (another worker owns the message now). */
   finish(message: OutboxMessage, worker: string, completion: Completion): Promise<boolean>;
   /** The same for many attempts in one transaction (the dispatcher flushes in groups); one flag per item. */
-  finishMany(worker: string, items: ReadonlyArray<{ message: OutboxMessage; completion: Completion }>): Promise<boolean[]>;
+  /**
+   * Records many outcomes in one transaction; `alongside` writes what must commit with them (the webhook events
+   * of the outcomes this worker still held), so a crash keeps both or neither.
+   */
+  finishMany(
+    worker: string,
+    items: ReadonlyArray<{ message: OutboxMessage; completion: Completion }>,
+    alongside?: (tx: Queryable, recorded: ReadonlyArray<{ message: OutboxMessage; completion: Completion }>) => Promise<void>,
+  ): Promise<boolean[]>;
   /** Cancels queued and held messages that match (revocations, unsubscribes, withdrawn approvals). */
   cancelQueued(filter: CancelFilter, reason: string): Promise<number>;
   get(id: string): Promise<OutboxMessage | undefined>;
@@ -175,7 +183,7 @@ export function createOutbox(db: Db, options: OutboxOptions): Outbox {
       const [kept] = await api.finishMany(worker, [{ message, completion }]);
       return kept!;
     },
-    async finishMany(worker, items) {
+    async finishMany(worker, items, alongside) {
       if (items.length === 0) return [];
       const at = now();
       const col = <T>(f: (c: Completion, m: OutboxMessage, i: number) => T) => items.map(({ message, completion }, i) => f(completion, message, i));
@@ -209,6 +217,7 @@ export function createOutbox(db: Db, options: OutboxOptions): Outbox {
           col((c, m) => (kept.has(m.id) ? c.state : `${c.state} (lease lost)`)),
           smtp,
         ]);
+        if (alongside) await alongside(tx, items.filter(({ message }) => kept.has(message.id)));
         return items.map(({ message }) => kept.has(message.id));
       });
     },

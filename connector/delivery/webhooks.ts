@@ -3,7 +3,7 @@ import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
-import { loadQueries, type Db } from '../store/db.js';
+import { loadQueries, type Db, type Queryable } from '../store/db.js';
 
 const q = loadQueries(new URL('./queries.sql', import.meta.url), ['insertWebhook', 'insertWebhooks', 'claimWebhooks', 'finishWebhook', 'replayWebhooks'] as const);
 
@@ -80,8 +80,8 @@ export function postJson(url: string, body: string, headers: Record<string, stri
 export interface Webhooks {
   /** Queues one event for every endpoint; the same event id is never queued twice. */
   emit(event: WebhookEvent, eventId?: string): Promise<string>;
-  /** The same for many events in one statement. */
-  emitMany(events: ReadonlyArray<{ event: WebhookEvent; eventId: string }>): Promise<void>;
+  /** The same for many events in one statement; inside `tx` when given (events that must commit with what they describe). */
+  emitMany(events: ReadonlyArray<{ event: WebhookEvent; eventId: string }>, tx?: Queryable): Promise<void>;
   /** Sends what is due; returns how many were delivered and how many are to be retried. */
   runDue(limit?: number): Promise<{ delivered: number; retrying: number; failed: number }>;
   /** Sends again: given deliveries, or everything created since a time. */
@@ -100,9 +100,9 @@ export function createWebhooks(deps: WebhookDeps): Webhooks {
       if (deps.endpoints.length) await deps.db.query(q.insertWebhook, [eventId, event.type, JSON.stringify(event), now(), [...deps.endpoints]]);
       return eventId;
     },
-    async emitMany(events) {
+    async emitMany(events, tx = deps.db) {
       if (!deps.endpoints.length || !events.length) return;
-      await deps.db.query(q.insertWebhooks, [events.map((e) => e.eventId), events.map((e) => e.event.type), events.map((e) => JSON.stringify(e.event)), now(), [...deps.endpoints]]);
+      await tx.query(q.insertWebhooks, [events.map((e) => e.eventId), events.map((e) => e.event.type), events.map((e) => JSON.stringify(e.event)), now(), [...deps.endpoints]]);
     },
     async runDue(limit = 100) {
       const result = { delivered: 0, retrying: 0, failed: 0 };

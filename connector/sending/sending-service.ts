@@ -332,7 +332,8 @@ export async function createSendingService(app: App, options: SendingOptions = {
       : {}),
     unsubscribeUrl,
     envelopeFrom: () => options.bounceAddress ?? config.bounceAddress ?? current!.context.address,
-    ...(events ? { onOutcome: events.outcome } : {}),
+    // Outcome events commit with the outcomes: a crash between the two cannot lose a webhook.
+    ...(events ? { recordWithOutcomes: events.record } : {}),
     ...(options.workerId ? { workerId: options.workerId } : {}),
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
@@ -392,7 +393,6 @@ export async function createSendingService(app: App, options: SendingOptions = {
 
   const runWebhooks = async () => {
     if (!webhooks || !events) return { queued: 0, delivered: 0, retrying: 0, failed: 0 };
-    await events.settle();
     const queued = await events.pump();
     return { queued, ...(await webhooks.runDue()) };
   };
@@ -402,7 +402,6 @@ export async function createSendingService(app: App, options: SendingOptions = {
     wake?.();
     await loop;
     await dispatcher.flush();
-    await events?.settle();
     await closeBounces();
   };
 
@@ -485,7 +484,6 @@ export async function createSendingService(app: App, options: SendingOptions = {
       if (running) await stop();
       await closeBounces();
       await delivery.close();
-      await events?.settle();
     },
   };
 }

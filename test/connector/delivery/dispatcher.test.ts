@@ -6,6 +6,8 @@ import type { RenderedMessage } from '../../../connector/delivery/mime.js';
 import { createOutbox, type Outbox, type OutboxMessage } from '../../../connector/delivery/outbox.js';
 import { openDb, type Db } from '../../../connector/store/db.js';
 import { fail } from '../../../connector/errors.js';
+import { createDeliveryEvents } from '../../../connector/delivery/delivery-events.js';
+import { createWebhooks } from '../../../connector/delivery/webhooks.js';
 import { verifyDkim } from '../../support/dkim-check.js';
 import { testDkimKey } from '../../support/test-ca.js';
 import { clearDelivery, startDeliveryWorld, type DeliveryWorld } from './world.js';
@@ -278,6 +280,30 @@ describe('dispatcher', () => {
     // Later, with the registry back, they go.
     clock = new Date(clock.getTime() + 61_000);
     expect(await dispatcher().drain()).toMatchObject({ delivered: 3 });
+  });
+
+  it('queues the webhook event of each outcome in the transaction that records the outcome: both are kept, or neither', async () => {
+    const webhooks = createWebhooks({ db, endpoints: ['https://crm.clinic.test/hooks'], secret: 'a webhook secret of enough length', post: async () => 200 });
+    const events = createDeliveryEvents({ db, webhooks });
+    await outbox.enqueue(['a', 'b', 'c'].map((k) => ({ campaignId: 'hooks', templateVersion: 1, patientId: `valid.test|news-${k}`, purpose: 'marketing', deliveryMode: 'tls-required' as const })));
+    consent.set('valid.test|news-c', { allowed: false, version: 'auth-2', reason: 'marketing authorization revoked' });
+    expect(await dispatcher({ recordWithOutcomes: events.record }).drain()).toMatchObject({ delivered: 2, cancelled: 1 });
+    // In the store as soon as drain() returns: no listener, no settle step that a crash could skip.
+    const queued = await db.query<{ event_type: string; event_id: string }>('SELECT event_type, event_id FROM webhook_deliveries ORDER BY event_id');
+    expect(queued.map((r) => r.event_type).sort()).toEqual(['message.cancelled', 'message.delivered', 'message.delivered']);
+    expect(queued.every((r) => /^outcome:\d+:1:(delivered|cancelled)$/.test(r.event_id))).toBe(true);
+
+    // An event write that fails takes the outcome with it: the message stays claimed, to be retried when its lease ends.
+    await outbox.enqueue([{ campaignId: 'hooks', templateVersion: 1, patientId: 'valid.test|news-d', purpose: 'marketing', deliveryMode: 'tls-required' }]);
+    const [claimed] = await outbox.claim('w-rollback', 10, 60_000);
+    await expect(
+      outbox.finishMany('w-rollback', [{ message: claimed!, completion: { state: 'failed', reason: 'SMTP_REJECTED: 550' } }], async (tx, recorded) => {
+        await events.record(tx, recorded);
+        throw new Error('the event store is full');
+      }),
+    ).rejects.toThrow('the event store is full');
+    expect(await outbox.byIdempotencyKey('hooks:1:valid.test|news-d')).toMatchObject({ state: 'sending', leaseOwner: 'w-rollback' });
+    expect(await db.query('SELECT 1 FROM webhook_deliveries WHERE event_id LIKE $1', [`outcome:${claimed!.id}:%`])).toHaveLength(0);
   });
 
   it('refuses a DKIM key that is not RSA-2048', async () => {

@@ -112,5 +112,5 @@ export async function startDeliveryWorld(transportOptions: Partial<TransportOpti
 
 /** Empties the delivery tables (much cheaper than re-migrating a whole schema between tests). */
 export async function clearDelivery(db: import('../../../connector/store/db.js').Db): Promise<void> {
-  await db.exec('TRUNCATE delivery_outbox, delivery_attempts, delivery_suppressions, delivery_feedback RESTART IDENTITY CASCADE');
+  await db.exec('TRUNCATE delivery_outbox, delivery_attempts, delivery_suppressions, delivery_feedback, webhook_deliveries RESTART IDENTITY CASCADE');
 }
