@@ -218,7 +218,8 @@ export class Dispatcher {
         if (exhausted || this.stopping) return;
       }
     };
-    await fill();
+    // Lanes start at once and take the first chunk as soon as it is prepared.
+    void fill();
     await Promise.all(Array.from({ length: this.o.concurrency }, lane));
     await this.flush();
     if (failure) throw failure;

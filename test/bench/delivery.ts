@@ -1,5 +1,5 @@
 // Benchmark: a real campaign (sealed facts, consent registry, clinician approval) sent through the durable outbox with the consent gate at dispatch, render in memory, DKIM and verified STARTTLS to a loopback sink (PGlite and PostgreSQL), against a bare nodemailer pool in the same run.
-// Usage: node --import tsx test/bench/delivery.ts [messages, default 20000] [--connections N, default 10] [--profile <dir>]
+// Usage: node --import tsx test/bench/delivery.ts [messages, default 20000] [--connections N, default 10] [--threads N, default the product's] [--profile <dir>]
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Session } from 'node:inspector';
@@ -59,6 +59,8 @@ const mx = 'mx.bench.test';
 const sender = 'care@clinic.test';
 /** SMTP connections to the sink, the same for the baseline pool and the product (`--connections N`, default 10 as in the product). */
 const poolSize = args.includes('--connections') ? Number(args[args.indexOf('--connections') + 1]) : 10;
+/** Sending threads of the product (`--threads N`; default: the product's default). */
+const threads = args.includes('--threads') ? args[args.indexOf('--threads') + 1] : undefined;
 const out = (s: string) => process.stdout.write(`${s}\n`);
 const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
 
@@ -70,7 +72,7 @@ const content = {
 };
 
 async function main() {
-  const n = Number(args.find((a, i) => /^\d+$/.test(a) && !['--profile', '--connections'].includes(args[i - 1]!)) ?? 20_000);
+  const n = Number(args.find((a, i) => /^\d+$/.test(a) && !['--profile', '--connections', '--threads'].includes(args[i - 1]!)) ?? 20_000);
   const ca = createTestCa();
   const leaf = ca.leaf([mx]);
   const dir = mkdtempSync(join(tmpdir(), 'bench-delivery-'));
@@ -144,6 +146,7 @@ async function runAll(n: number, ca: TestCa, port: number, dnsAddress: string, s
     const app = await openApp(
       loadConfig({
         OUTREACH_HOME: home, OUTREACH_LOG_LEVEL: 'silent', OUTREACH_PRACTICE_NAME: 'Riverside Clinic', OUTREACH_MX_CONNECTIONS: String(poolSize),
+        ...(threads !== undefined ? { OUTREACH_SENDER_THREADS: threads } : {}),
         ...(kind === 'postgres' ? { DATABASE_URL: postgresUrl, DATABASE_SCHEMA: schema } : {}),
       }),
       { resealInBackground: false },
