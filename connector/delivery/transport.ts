@@ -71,6 +71,21 @@ export interface TransportOptions extends ConnectionOptions {
   connections?: Connections;
 }
 
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * An SMTP reply as it may be stored and shown: servers quote the recipient ("550 5.1.1 <jane.doe@example.org>:
+ * Recipient address rejected", "jane.doe... User unknown"), and an address is PHI. The recipient, its local part and
+ * any other address are replaced; the reply is cut at 500 characters.
+ */
+export function scrubSmtpResponse(response: string, recipient: string): string {
+  const at = recipient.lastIndexOf('@');
+  const local = at > 0 ? recipient.slice(0, at) : '';
+  let out = response.replace(/[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+/g, (m) => (m.toLowerCase() === recipient.toLowerCase() ? '[recipient]' : '[address]'));
+  if (local.length >= 3) out = out.replace(new RegExp(escapeRegExp(local), 'gi'), '[recipient]');
+  return out.replace(/[\r\n]+/g, ' ').slice(0, 500);
+}
+
 /** Parses `smtp(s)://user:pass@host:port` (config.smtpRelayUrl). */
 export function parseRelayUrl(url: string): RelayOptions {
   const u = new URL(url);
@@ -269,14 +284,14 @@ export function createConnections(options: ConnectionOptions): Connections {
           const e = err as SmtpError;
           pool.release(pooled, false, 0);
           const code = e.responseCode;
-          const response = (e.response ?? e.message).slice(0, 500);
+          const response = scrubSmtpResponse(e.response ?? e.message, request.envelope.to);
           if (code && code >= 500) return resolve({ status: 'rejected', code, response, peer: pooled.peer });
           return resolve({ status: 'deferred', response, peer: pooled.peer, ...(code ? { code } : {}) });
         }
         pooled.sent++;
         pool.release(pooled, true, options.maxMessagesPerConnection ?? 100);
-        const response = String(info?.response ?? '250');
-        resolve({ status: 'delivered', code: Number(response.slice(0, 3)) || 250, response: response.slice(0, 500), peer: pooled.peer });
+        const response = scrubSmtpResponse(String(info?.response ?? '250'), request.envelope.to);
+        resolve({ status: 'delivered', code: Number(response.slice(0, 3)) || 250, response, peer: pooled.peer });
       });
     });
   };

@@ -138,11 +138,17 @@ describe('dispatcher', () => {
     expect(world.transport.backoffUntil('valid.test')).toBe(0);
   });
 
-  it('rejects permanently on 5xx and records the response', async () => {
-    world.sinks.valid.rcptReply = () => ({ code: 550, message: 'No such user' });
+  it('rejects permanently on 5xx and records the response, with the address the server quoted taken out', async () => {
+    // Servers quote the recipient; an address is PHI and must not reach the outbox, the attempts or the API.
+    world.sinks.valid.rcptReply = (to) => ({ code: 550, message: `5.1.1 <${to}>: Recipient address rejected; see also other.person@valid.test` });
     await outbox.enqueue([{ campaignId: 'c', templateVersion: 1, patientId: 'valid.test|lab', purpose: 'treatment', deliveryMode: 'tls-required' }]);
     await dispatcher().drain();
-    expect(await outbox.byIdempotencyKey('c:1:valid.test|lab')).toMatchObject({ state: 'failed', lastError: 'SMTP_REJECTED: 550' });
+    const row = (await outbox.byIdempotencyKey('c:1:valid.test|lab'))!;
+    expect(row).toMatchObject({ state: 'failed', lastError: 'SMTP_REJECTED: 550' });
+    expect(row.smtpResponse).toMatch(/^550 5\.1\.1 <\[recipient\]>: Recipient address rejected; see also \[address\]$/);
+    const stored = JSON.stringify([row, await outbox.attempts(row.id)]);
+    expect(stored).not.toContain('patient@valid.test');
+    expect(stored).not.toContain('other.person');
   });
 
   it('signs with DKIM (RSA-2048 KeyObject), keeps the stable Message-ID and adds one-click unsubscribe headers', async () => {
