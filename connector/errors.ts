@@ -58,7 +58,7 @@ export const errorRegistry = {
   SALESFORCE_NOT_CONFIGURED: { status: 409, issue: 'not-supported', doc: 'Salesforce is not connected; run `outreach salesforce connect`.' },
   SALESFORCE_ERROR: { status: 502, issue: 'exception', doc: 'Salesforce refused a call; the message holds its error code.' },
   // --- SMART app launch (clinician approval inside the EHR)
-  SMART_UNKNOWN_ISS: { status: 400, issue: 'not-found', doc: 'The EHR that launched the app (`iss`) is not registered; run `outreach smart register`.' },
+  SMART_UNKNOWN_ISS: { status: 400, issue: 'not-found', doc: 'The EHR that launched the app (`iss`) is not registered, or an admin disabled it; run `outreach smart register` or `outreach smart enable`.' },
   SMART_DISCOVERY_FAILED: { status: 502, issue: 'exception', doc: "The EHR's .well-known/smart-configuration or JWKS could not be read or lacks a required field (PKCE S256)." },
   SMART_STATE_INVALID: { status: 400, issue: 'security', doc: 'The authorization response names an unknown, used or expired `state`, or came to another browser: launch again.' },
   SMART_TOKEN_REJECTED: { status: 401, issue: 'security', doc: "The EHR's token endpoint refused the code (used twice, expired, or a PKCE mismatch); the message holds its error." },
