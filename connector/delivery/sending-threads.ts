@@ -20,6 +20,8 @@ export interface SendingThreadOptions extends ConnectionOptions {
   /** Worker threads (at least 1). Each holds its share of `maxConnectionsPerMx`. */
   threads: number;
   log?: Log;
+  /** The thread's entry module (default the product's; tests load one that can be made to die). */
+  entry?: URL;
 }
 
 interface Thread {
@@ -40,7 +42,7 @@ const entry = new URL('./sending-thread-entry.js', import.meta.url);
 export function createThreadedConnections(options: SendingThreadOptions): Connections {
   const log = options.log ?? silentLog;
   const count = Math.max(1, Math.floor(options.threads));
-  const { threads: _threads, log: _log, ...wire } = options;
+  const { threads: _threads, log: _log, entry: _entry, ...wire } = options;
   const perThread: ConnectionOptions = { ...wire, maxConnectionsPerMx: Math.max(1, Math.ceil((options.maxConnectionsPerMx ?? 10) / count)) };
   const threads: Array<Thread | undefined> = new Array(count).fill(undefined);
   const keyIds = new WeakMap<KeyObject, Map<string, number>>();
@@ -49,7 +51,7 @@ export function createThreadedConnections(options: SendingThreadOptions): Connec
   let closing = false;
 
   const start = (slot: number): Thread => {
-    const worker = new Worker(entry, { workerData: perThread });
+    const worker = new Worker(options.entry ?? entry, { workerData: perThread });
     const thread: Thread = { worker, inFlight: new Map(), keys: new Set() };
     worker.unref();
     worker.on('message', (m: ThreadReply) => {

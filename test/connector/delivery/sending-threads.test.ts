@@ -65,6 +65,23 @@ describe('sending threads', () => {
     expect(world.sinks.valid.messages.length).toBe(before);
   });
 
+  it('answers the messages of a thread that dies as deferred (they stay queued, none is lost), and sends the next on a new thread', async () => {
+    const wire = { heloName: 'sender.outreach.test', ca: [world.ca.cert], timeoutMs: 5000 };
+    const dying = createTransport({ ...wire, connections: createThreadedConnections({ ...wire, threads: 1, entry: new URL('./dying-thread-entry.js', import.meta.url) }) });
+    try {
+      expect((await dying.send(await request('valid.test', 300))).status).toBe('delivered');
+      const die = await request('valid.test', 301);
+      const outcomes = await Promise.all([
+        dying.send({ ...die, envelope: { ...die.envelope, to: 'die@valid.test' } }),
+        dying.send(await request('valid.test', 302)),
+      ]);
+      for (const o of outcomes) expect(o).toMatchObject({ status: 'deferred', response: expect.stringMatching(/^sending thread stopped: (exit 3|error)$/) });
+      expect((await dying.send(await request('valid.test', 303))).status).toBe('delivered');
+    } finally {
+      await dying.close();
+    }
+  });
+
   it('after close, a send is answered deferred (the message stays queued), and the threads are gone', async () => {
     const wire = { heloName: 'sender.outreach.test', ca: [world.ca.cert], timeoutMs: 5000 };
     const closing = createTransport({ ...wire, connections: createThreadedConnections({ ...wire, threads: 1 }) });
