@@ -1,4 +1,4 @@
-// The options page's SMART section: register an EHR for app launch (iss, client id, redirect URI, auto-provision), edit, disable or enable it, and link its practitioners to clinician accounts.
+// The options page's SMART section: register an EHR for app launch (iss, client id, redirect URI, auto-provision), edit it (frame origins too), disable it after a confirmation or enable it, and link its practitioners to clinician accounts.
 import { useState } from 'preact/hooks';
 import type { PractitionerLink, SmartAdminRequest, SmartAdminResult, SmartEhr } from '../background/smart-admin.js';
 import { useLoad } from '../ui/use-call.js';
@@ -70,18 +70,47 @@ function PractitionerLinks({ ehr, send }: { ehr: SmartEhr; send: SmartAdminSend 
   );
 }
 
-type EditForm = { name: string; clientId: string; redirectUri: string; autoProvision: boolean };
+type EditForm = { name: string; clientId: string; redirectUri: string; frameOrigins: string; autoProvision: boolean };
+type EditChanges = Omit<EditForm, 'frameOrigins'> & { frameOrigins: string[] };
+
+const isLoopbackHost = (host: string) => host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+
+/**
+ * The frame origins an admin typed (one a line or comma-separated) as origins, or an error naming the first entry that
+ * is not one: https, scheme://host[:port] with no path, query or credentials (plain http only on loopback, as the
+ * connector allows for tests and the demo). Checked here so that a typo is named before anything is sent.
+ */
+export function parseFrameOrigins(text: string): { origins: string[] } | { error: string } {
+  const origins: string[] = [];
+  for (const entry of text.split(/[\s,]+/).filter(Boolean)) {
+    let url: URL | null = null;
+    try {
+      url = new URL(entry);
+    } catch {
+      url = null;
+    }
+    const ok =
+      url !== null &&
+      (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) &&
+      !url.username && !url.password && url.pathname === '/' && !/[?#]/.test(entry);
+    if (!ok) return { error: `frameOrigins: "${entry}" is not an https origin (https://host[:port], no path).` };
+    if (!origins.includes(url!.origin)) origins.push(url!.origin);
+  }
+  return { origins };
+}
 
 /** The edit form of one registration: every field an admin fixes but the iss, which is what the registration is. */
 function EditEhr({ ehr, save, cancel }: { ehr: SmartEhr; save: (form: EditForm) => void; cancel: () => void }) {
-  const [form, setForm] = useState<EditForm>({ name: ehr.name, clientId: ehr.clientId, redirectUri: ehr.redirectUri, autoProvision: ehr.autoProvision });
+  const [form, setForm] = useState<EditForm>({
+    name: ehr.name, clientId: ehr.clientId, redirectUri: ehr.redirectUri, frameOrigins: ehr.frameOrigins.join('\n'), autoProvision: ehr.autoProvision,
+  });
   return (
     <form
       data-part="edit-ehr"
       data-ehr={ehr.id}
       onSubmit={(ev) => {
         ev.preventDefault();
-        save({ name: form.name.trim(), clientId: form.clientId.trim(), redirectUri: form.redirectUri.trim(), autoProvision: form.autoProvision });
+        save({ name: form.name.trim(), clientId: form.clientId.trim(), redirectUri: form.redirectUri.trim(), frameOrigins: form.frameOrigins, autoProvision: form.autoProvision });
       }}
     >
       <h4>Edit {ehr.name}</h4>
@@ -92,6 +121,13 @@ function EditEhr({ ehr, save, cancel }: { ehr: SmartEhr; save: (form: EditForm) 
       <input name="smart-edit-client-id" value={form.clientId} onInput={(e) => setForm({ ...form, clientId: e.currentTarget.value })} />
       <label>Redirect URI (registered at the EHR)</label>
       <input name="smart-edit-redirect-uri" value={form.redirectUri} onInput={(e) => setForm({ ...form, redirectUri: e.currentTarget.value })} />
+      <label>Origins that may frame the approval app (one a line or comma-separated; empty: the origin of the iss)</label>
+      <textarea
+        name="smart-edit-frame-origins"
+        placeholder="https://ehr.example.org"
+        value={form.frameOrigins}
+        onInput={(e) => setForm({ ...form, frameOrigins: e.currentTarget.value })}
+      />
       <label>
         <input
           type="checkbox"
@@ -121,15 +157,21 @@ export function SmartEhrs({ send, connectorUrl }: { send: SmartAdminSend; connec
   const [form, setForm] = useState(empty);
   const [open, setOpen] = useState<string | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
+  // The EHR whose Disable awaits its confirmation: disabling ends that EHR's open app sessions for good.
+  const [confirmingDisable, setConfirmingDisable] = useState<string | null>(null);
   const { note, act } = useActionNote(reload);
-  const save = (id: string, changes: EditForm) =>
+  const save = (id: string, form: EditForm) =>
     act(async () => {
+      const parsed = parseFrameOrigins(form.frameOrigins);
+      if ('error' in parsed) throw new Error(parsed.error);
+      const changes: EditChanges = { ...form, frameOrigins: parsed.origins };
       const ehr = await send({ op: 'update-ehr', ehrId: id, changes });
       setEditing(null);
       return `Saved ${ehr.name} (${ehr.iss}).`;
     });
   const setDisabled = (e: SmartEhr, disabled: boolean) =>
     act(async () => {
+      setConfirmingDisable(null);
       const ehr = await send({ op: 'update-ehr', ehrId: e.id, changes: { disabled } });
       return disabled ? `Disabled ${ehr.name}: it can no longer launch the app, and its open app sessions ended.` : `Enabled ${ehr.name}: it may launch the app again.`;
     });
@@ -160,6 +202,7 @@ export function SmartEhrs({ send, connectorUrl }: { send: SmartAdminSend; connec
                 <td>{e.iss}</td>
                 <td>client {e.clientId}</td>
                 <td>{e.disabled ? 'disabled' : e.autoProvision ? 'auto-provision' : 'linked practitioners only'}</td>
+                <td data-part="frame-origins">framed by {e.frameOrigins.join(', ')}</td>
                 <td>
                   <button class="secondary" name="open-practitioners" onClick={() => setOpen(open === e.id ? null : e.id)}>
                     Practitioners
@@ -171,8 +214,18 @@ export function SmartEhrs({ send, connectorUrl }: { send: SmartAdminSend; connec
                     <button class="secondary" name="enable-ehr" onClick={() => void setDisabled(e, false)}>
                       Enable
                     </button>
+                  ) : confirmingDisable === e.id ? (
+                    <span data-part="confirm-disable">
+                      Disable — this ends its open app sessions.{' '}
+                      <button name="confirm-disable-ehr" onClick={() => void setDisabled(e, true)}>
+                        Confirm
+                      </button>{' '}
+                      <button class="secondary" name="cancel-disable-ehr" onClick={() => setConfirmingDisable(null)}>
+                        Cancel
+                      </button>
+                    </span>
                   ) : (
-                    <button class="secondary" name="disable-ehr" onClick={() => void setDisabled(e, true)}>
+                    <button class="secondary" name="disable-ehr" onClick={() => setConfirmingDisable(e.id)}>
                       Disable
                     </button>
                   )}

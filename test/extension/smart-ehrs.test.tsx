@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-// The options page's SMART section through the real background router and a real connector: register, edit, disable and enable an EHR for app launch, link and unlink practitioners, refusals shown.
+// The options page's SMART section through the real background router and a real connector: register, edit (frame origins too), disable after a confirmation and enable an EHR for app launch, link and unlink practitioners, refusals shown.
 import { h, render } from 'preact';
 import { act } from 'preact/test-utils';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -199,6 +199,7 @@ describe('SMART EHR registration on the options page', () => {
   it('disables an EHR so that it can no longer launch the app, and enables it again', async () => {
     const { id } = await registeredRow();
     await clickIn(id, 'disable-ehr');
+    await clickIn(id, 'confirm-disable-ehr');
     await vi.waitFor(() => expect(host.textContent).toContain('Disabled Riverside EHR: it can no longer launch the app'));
     await vi.waitFor(() => expect(host.querySelector(`tr[data-ehr="${id}"] button[name=enable-ehr]`)).not.toBeNull());
     expect(host.querySelector(`tr[data-ehr="${id}"]`)!.textContent).toContain('disabled');
@@ -212,6 +213,86 @@ describe('SMART EHR registration on the options page', () => {
     await vi.waitFor(() => expect(host.textContent).toContain('Enabled Riverside EHR: it may launch the app again.'));
     await vi.waitFor(() => expect(host.querySelector(`tr[data-ehr="${id}"] button[name=disable-ehr]`)).not.toBeNull());
     expect((await registered(iss)).ehr).toMatchObject({ id, disabled: false });
+  });
+
+  it("edits an EHR's frame origins on the connector and shows them after the page reloads", async () => {
+    const { id } = await registeredRow();
+    // By default the EHR's own origin frames the app.
+    expect(host.querySelector(`tr[data-ehr="${id}"] [data-part=frame-origins]`)!.textContent).toBe(`framed by ${new URL(iss).origin}`);
+    await clickIn(id, 'edit-ehr');
+    await vi.waitFor(() => expect(host.querySelector('form[data-part=edit-ehr]')).not.toBeNull());
+    expect(q<HTMLTextAreaElement>('textarea[name=smart-edit-frame-origins]').value).toBe(new URL(iss).origin);
+    await act(() => {
+      const area = q<HTMLTextAreaElement>('textarea[name=smart-edit-frame-origins]');
+      area.value = 'https://ehr.riverside.example\nhttps://portal.riverside.example:8443, https://EHR.riverside.example/';
+      area.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    calls = [];
+    await click('save-ehr');
+    await vi.waitFor(() => expect(host.textContent).toContain(`Saved Riverside EHR (${iss}).`));
+    const origins = ['https://ehr.riverside.example', 'https://portal.riverside.example:8443'];
+    expect((await registered(iss)).ehr).toMatchObject({ id, frameOrigins: origins });
+    expect(calls[0]).toBe(`PATCH /smart/admin/ehrs/${id}`);
+
+    // The page reloads: the row and the edit form show the connector's record.
+    render(null, host);
+    render(h(SmartEhrs, { send, connectorUrl: world.url }), host);
+    await vi.waitFor(() => expect(host.querySelector(`tr[data-ehr="${id}"] [data-part=frame-origins]`)?.textContent).toBe(`framed by ${origins.join(', ')}`));
+    await clickIn(id, 'edit-ehr');
+    await vi.waitFor(() => expect(host.querySelector('form[data-part=edit-ehr]')).not.toBeNull());
+    expect(q<HTMLTextAreaElement>('textarea[name=smart-edit-frame-origins]').value).toBe(origins.join('\n'));
+  });
+
+  it('refuses a frame origin that is not an https origin in the page, naming it, and sends nothing', async () => {
+    const { id } = await registeredRow();
+    for (const bad of ['https://ehr.riverside.example/launch', 'http://ehr.riverside.example', 'ehr.riverside.example']) {
+      await clickIn(id, 'edit-ehr');
+      await vi.waitFor(() => expect(host.querySelector('form[data-part=edit-ehr]')).not.toBeNull());
+      await act(() => {
+        const area = q<HTMLTextAreaElement>('textarea[name=smart-edit-frame-origins]');
+        area.value = `https://ok.riverside.example, ${bad}`;
+        area.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+      calls = [];
+      await click('save-ehr');
+      await vi.waitFor(() => expect(host.querySelector('[data-part=smart-ehrs] > .status.error')?.textContent).toContain(`"${bad}" is not an https origin`));
+      expect(calls).toEqual([]);
+      // The form stays open with what the admin typed, to fix it.
+      expect(q<HTMLTextAreaElement>('textarea[name=smart-edit-frame-origins]').value).toBe(`https://ok.riverside.example, ${bad}`);
+      await click('cancel-edit-ehr');
+    }
+    expect((await registered(iss)).ehr).toMatchObject({ frameOrigins: [new URL(iss).origin] });
+  });
+
+  it('has the connector itself refuse a bad frame origin past the page check, with a 400 naming frameOrigins', async () => {
+    const { id } = await registeredRow();
+    // Past the page's own check (a request straight to the background), the connector refuses it too.
+    expect(await router.receive({ type: 'smart-admin', request: { op: 'update-ehr', ehrId: id, changes: { frameOrigins: ['ftp://ehr.riverside.example'] } } }, optionsPage)).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST', field: 'frameOrigins' },
+    });
+    expect(calls).toContain(`PATCH /smart/admin/ehrs/${id}`);
+    expect((await registered(iss)).ehr).toMatchObject({ frameOrigins: [new URL(iss).origin] });
+  });
+
+  it('disables an EHR only after the inline confirmation; Cancel changes nothing', async () => {
+    const { id } = await registeredRow();
+    calls = [];
+    await clickIn(id, 'disable-ehr');
+    await vi.waitFor(() => expect(host.querySelector(`tr[data-ehr="${id}"] [data-part=confirm-disable]`)?.textContent).toContain('Disable — this ends its open app sessions.'));
+    expect(calls).toEqual([]);
+    await clickIn(id, 'cancel-disable-ehr');
+    await vi.waitFor(() => expect(host.querySelector(`tr[data-ehr="${id}"] button[name=disable-ehr]`)).not.toBeNull());
+    expect(host.querySelector(`tr[data-ehr="${id}"] [data-part=confirm-disable]`)).toBeNull();
+    expect(calls).toEqual([]);
+    expect((await registered(iss)).ehr).toMatchObject({ id, disabled: false });
+
+    await clickIn(id, 'disable-ehr');
+    await clickIn(id, 'confirm-disable-ehr');
+    await vi.waitFor(() => expect(host.textContent).toContain('Disabled Riverside EHR: it can no longer launch the app, and its open app sessions ended.'));
+    expect(calls[0]).toBe(`PATCH /smart/admin/ehrs/${id}`);
+    expect((await registered(iss)).ehr).toMatchObject({ id, disabled: true });
+    await vi.waitFor(() => expect(host.querySelector(`tr[data-ehr="${id}"] button[name=enable-ehr]`)).not.toBeNull());
   });
 
   it('answers an unknown registration with NOT_FOUND, and refuses a malformed id before any request', async () => {
