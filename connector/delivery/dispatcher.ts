@@ -4,12 +4,12 @@ import addressparser from 'nodemailer/lib/addressparser';
 import { OutreachError } from '../errors.js';
 import type { Log } from '../logger.js';
 import { silentLog } from '../logger.js';
+import type { Queryable } from '../store/db.js';
 import type { Suppressions } from './bounces.js';
 import type { DkimSigner } from './dkim.js';
 import { composeNotice, type EscrowDesk, type NoticeOptions } from './escrow-notice.js';
 import { buildWireMessage, type RenderedMessage } from './mime.js';
 import { domainOf } from './mx-resolver.js';
-import type { Queryable } from '../store/db.js';
 import type { Completion, Outbox, OutboxMessage } from './outbox.js';
 import type { Router, RouteAssessment } from './route.js';
 import type { TlsEvidence } from './tls-evidence.js';
@@ -135,7 +135,7 @@ export class Dispatcher {
     this.workerId = options.workerId ?? `worker-${randomUUID().slice(0, 8)}`;
     this.o = {
       concurrency: 8,
-      batchSize: 64,
+      batchSize: 256,
       leaseMs: 120_000,
       flushSize: 50,
       maxGateAgeMs: 2000,

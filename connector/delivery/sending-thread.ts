@@ -1,5 +1,4 @@
 // A sending thread: signs (DKIM) and sends what the dispatcher's event loop hands it, over its own SMTP connection pools.
-import type { KeyObject } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DkimOptions } from './dkim.js';
 import { noTls } from './tls-evidence.js';
@@ -9,7 +8,7 @@ import type { ThreadRequest, ThreadReply } from './sending-threads.js';
 const port = parentPort!;
 const connections = createConnections(workerData as ConnectionOptions);
 /** DKIM keys arrive once (a KeyObject crosses threads as a handle) and are then named by number. */
-const keys = new Map<number, Omit<DkimOptions, 'privateKey'> & { privateKey: KeyObject }>();
+const keys = new Map<number, DkimOptions>();
 
 /** A Buffer crosses a thread as a plain Uint8Array. */
 const buffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);

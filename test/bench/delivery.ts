@@ -160,7 +160,6 @@ async function runAll(n: number, ca: TestCa, port: number, dnsAddress: string, s
         dkim: createDkimSigner({ domainName: 'clinic.test', keySelector: 'bench', privateKey: dkimKey }),
         publicUrl: 'https://outreach.clinic.test',
         bounces: null,
-        batchSize: 500,
       });
       const admin = { name: 'bench', role: 'admin' };
       for (const role of ['marketer', 'clinician'] as const) await app.users.add({ username: role, role, password: 'bench password 123' }, admin);
