@@ -39,7 +39,7 @@ export interface App {
   senders: SenderDirectory;
   /**
    * The in-memory segment index over the decrypted facts: built on first use, then kept live by writes and consent
-   * changes, and by the authorization history for changes other processes record (read every 2 s until `close`).
+   * changes, and by the authorization history for changes other processes record (read every `consentFollowMs`, 2 s by default, until `close`).
    */
   segmentIndex(): Promise<LiveSegmentIndex>;
   /** The send pipeline (campaigns, outbox, dispatcher, TLS policy, escrow), built on first use from the configuration. */
@@ -98,7 +98,7 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
     consent,
     users,
     senders: new SenderDirectory({ db, audit, dns: createDnsLookup(config.dnsServers) }),
-    segmentIndex: () => (segmentIndex ??= openLiveSegmentIndex({ facts, consent, log })),
+    segmentIndex: () => (segmentIndex ??= openLiveSegmentIndex({ facts, consent, log, followEveryMs: config.consentFollowMs })),
     sending: () => {
       sending ??= createSendingService(app);
       sending.catch(() => (sending = undefined));

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { fail } from './errors.js';
 
 const csv = z
   .string()
@@ -40,6 +41,7 @@ export const configVariables = {
   OUTREACH_PRACTICE_PHONE: 'The practice phone number of the [practice phone] merge tag.',
   OUTREACH_PRACTICE_ADDRESS: 'The postal address of the [practice address] merge tag (CAN-SPAM footers).',
   OUTREACH_PRACTICE_TIME_ZONE: 'IANA time zone appointment times are shown in (default UTC).',
+  OUTREACH_CONSENT_FOLLOW_MS: 'How often an open segment index reads the authorization history for consent changes other processes record, in ms (default 2000; 0 does not follow; otherwise 100 to 60000).',
   OUTREACH_OPEN_FHIR_ENDPOINTS: 'Allow FHIR endpoints without auth (test servers only; default false).',
   SF_LOGIN_URL: 'Salesforce login URL (https://login.salesforce.com or a My Domain).',
   SF_CLIENT_ID: 'Salesforce connected-app consumer key.',
@@ -80,6 +82,17 @@ export const ConfigSchema = z.object({
   practicePhone: z.string().max(100).optional(),
   practiceAddress: z.string().max(500).optional(),
   practiceTimeZone: z.string().max(100).optional(),
+  /** 0 turns following off; the floor keeps an open index from querying the history many times a second. */
+  consentFollowMs: z
+    .preprocess(
+      // Digits only: an empty or half-typed value is an error, never a silent 0 that would turn following off.
+      (v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+      z
+        .number({ error: 'must be a whole number of milliseconds' })
+        .int('must be a whole number of milliseconds')
+        .refine((ms) => ms === 0 || (ms >= 100 && ms <= 60_000), 'must be 0 (do not follow) or 100 to 60000 ms'),
+    )
+    .default(2000),
   openFhirEndpoints: bool.default(false),
   salesforce: z
     .object({
@@ -131,6 +144,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     practicePhone: env.OUTREACH_PRACTICE_PHONE,
     practiceAddress: env.OUTREACH_PRACTICE_ADDRESS,
     practiceTimeZone: env.OUTREACH_PRACTICE_TIME_ZONE,
+    consentFollowMs: env.OUTREACH_CONSENT_FOLLOW_MS,
     openFhirEndpoints: env.OUTREACH_OPEN_FHIR_ENDPOINTS,
     salesforce: {
       loginUrl: env.SF_LOGIN_URL,
@@ -143,6 +157,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   const parsed = ConfigSchema.safeParse({ ...defined, ...overrides, home });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
+    if (issue.path[0] === 'consentFollowMs') {
+      throw fail('INVALID_CONFIG', `OUTREACH_CONSENT_FOLLOW_MS ${issue.message}`, { field: 'OUTREACH_CONSENT_FOLLOW_MS' });
+    }
     throw new Error(`Invalid configuration at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
   if (parsed.data.webhookUrls.length > 0 && !parsed.data.webhookSecret) {

@@ -110,6 +110,39 @@ describe.each(storeKinds)('a live segment index on %s follows consent changes of
     expect(looks).toBe(after);
     rmSync(ownHome, { recursive: true, force: true });
   }, 60_000);
+
+  it('does not follow with OUTREACH_CONSENT_FOLLOW_MS at 0: its counts keep an opt-out of another process out while the default app follows', async () => {
+    // An app of its own with following off; the other process is a second registry over its database, which its index cannot hear.
+    const offHome = mkdtempSync(join(tmpdir(), 'outreach-follow-'));
+    const offApp = await openApp(loadConfig({ OUTREACH_HOME: offHome, OUTREACH_LOG_LEVEL: 'silent', OUTREACH_CONSENT_FOLLOW_MS: '0' }), { resealInBackground: false });
+    try {
+      expect(offApp.config.consentFollowMs).toBe(0);
+      const offIds = await offApp.facts.upsertFacts([syntheticFacts(11), syntheticFacts(12)]);
+      for (const patientId of offIds) {
+        await offApp.consent.grant({ patientId, purpose: 'marketing', channel: 'email', source: 'signed-form', sourceRef: 'form-1', textVersion: 'mkt-v1' }, setup);
+      }
+      const offSegments = new SegmentService({ index: async () => (await offApp.segmentIndex()).index, repository: new SegmentRepository(offApp.db), audit: (e) => offApp.audit.append(e) });
+      const offMarketable = async () => (await offSegments.count({ all: [{ type: 'authorized', purpose: 'marketing' }, { type: 'notSuppressed' }] })).count;
+      const offLive = await offApp.segmentIndex();
+      let offLooks = 0;
+      offLive.onFollowed(() => offLooks++);
+      expect(await offMarketable()).toBe(2);
+      const otherOfOff = new ConsentRegistry({ db: offApp.db, cipher: offApp.cipher, audit: offApp.audit });
+      await otherOfOff.optOut({ patientId: offIds[0]!, channel: 'email', source: 'unsubscribe-link', sourceRef: 'token-2' }, unsubscribe);
+      expect((await offApp.consent.isAllowed(offIds[0]!, 'marketing')).allowed).toBe(false);
+      // The window: three looks of the default app (every 2 s) span two of its intervals, in which a following index looks at least once.
+      const first = await app.segmentIndex();
+      let firstLooks = 0;
+      const off = first.onFollowed(() => firstLooks++);
+      await untilFollowed(first, async () => firstLooks >= 3, 15_000);
+      off();
+      expect(offLooks).toBe(0);
+      expect(await offMarketable()).toBe(2);
+    } finally {
+      await offApp.close();
+      rmSync(offHome, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe.runIf(hasPostgres)('following the authorization history on PostgreSQL', () => {
