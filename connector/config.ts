@@ -106,6 +106,55 @@ export const ConfigSchema = z.object({
 
 export type Config = z.infer<typeof ConfigSchema>;
 type Env = Record<string, string | undefined>;
+type Variable = keyof typeof configVariables;
+
+/** The environment variable behind each setting (config.json uses the setting's own key). */
+const sources = {
+  databaseUrl: 'DATABASE_URL',
+  databaseSchema: 'DATABASE_SCHEMA',
+  masterKey: 'OUTREACH_MASTER_KEY',
+  logLevel: 'OUTREACH_LOG_LEVEL',
+  logFile: 'OUTREACH_LOG_FILE',
+  sessionIdleMinutes: 'OUTREACH_SESSION_IDLE_MINUTES',
+  sessionAbsoluteHours: 'OUTREACH_SESSION_ABSOLUTE_HOURS',
+  apiHost: 'OUTREACH_API_HOST',
+  apiPort: 'OUTREACH_API_PORT',
+  tlsCert: 'OUTREACH_TLS_CERT',
+  tlsKey: 'OUTREACH_TLS_KEY',
+  publicUrl: 'OUTREACH_PUBLIC_URL',
+  extensionOrigins: 'OUTREACH_EXTENSION_ORIGINS',
+  extraCaFile: 'OUTREACH_EXTRA_CA_FILE',
+  dnsServers: 'OUTREACH_DNS_SERVERS',
+  smtpRelayUrl: 'OUTREACH_SMTP_RELAY_URL',
+  senderConcurrency: 'OUTREACH_SENDER_CONCURRENCY',
+  mxConnections: 'OUTREACH_MX_CONNECTIONS',
+  senderThreads: 'OUTREACH_SENDER_THREADS',
+  bouncePort: 'OUTREACH_BOUNCE_PORT',
+  bounceHost: 'OUTREACH_BOUNCE_HOST',
+  bounceAddress: 'OUTREACH_BOUNCE_ADDRESS',
+  webhookUrls: 'OUTREACH_WEBHOOK_URLS',
+  webhookSecret: 'OUTREACH_WEBHOOK_SECRET',
+  heloName: 'OUTREACH_HELO_NAME',
+  practiceName: 'OUTREACH_PRACTICE_NAME',
+  practicePhone: 'OUTREACH_PRACTICE_PHONE',
+  practiceAddress: 'OUTREACH_PRACTICE_ADDRESS',
+  practiceTimeZone: 'OUTREACH_PRACTICE_TIME_ZONE',
+  consentFollowMs: 'OUTREACH_CONSENT_FOLLOW_MS',
+  openFhirEndpoints: 'OUTREACH_OPEN_FHIR_ENDPOINTS',
+} as const satisfies Partial<Record<keyof Config, Variable>>;
+const salesforceSources = {
+  loginUrl: 'SF_LOGIN_URL',
+  clientId: 'SF_CLIENT_ID',
+  username: 'SF_USERNAME',
+  jwtKeyFile: 'SF_JWT_KEY_FILE',
+} as const satisfies Record<keyof Config['salesforce'], Variable>;
+
+/** The variable an invalid setting came from, to name in the error (the key itself for config.json-only settings). */
+function variableOf(path: readonly PropertyKey[]): string {
+  const [head, sub] = path.map(String);
+  if (head === 'salesforce' && sub && sub in salesforceSources) return salesforceSources[sub as keyof typeof salesforceSources];
+  return head && head in sources ? sources[head as keyof typeof sources] : path.map(String).join('.') || 'configuration';
+}
 
 /** Parses the configuration. `env` defaults to the process environment; tests pass their own. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
@@ -115,55 +164,18 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   const raw = {
     ...fromFile,
     home,
-    databaseUrl: env.DATABASE_URL,
-    databaseSchema: env.DATABASE_SCHEMA,
-    masterKey: env.OUTREACH_MASTER_KEY,
-    logLevel: env.OUTREACH_LOG_LEVEL,
-    logFile: env.OUTREACH_LOG_FILE,
-    sessionIdleMinutes: env.OUTREACH_SESSION_IDLE_MINUTES,
-    sessionAbsoluteHours: env.OUTREACH_SESSION_ABSOLUTE_HOURS,
-    apiHost: env.OUTREACH_API_HOST,
-    apiPort: env.OUTREACH_API_PORT,
-    tlsCert: env.OUTREACH_TLS_CERT,
-    tlsKey: env.OUTREACH_TLS_KEY,
-    publicUrl: env.OUTREACH_PUBLIC_URL,
-    extensionOrigins: env.OUTREACH_EXTENSION_ORIGINS,
-    extraCaFile: env.OUTREACH_EXTRA_CA_FILE,
-    dnsServers: env.OUTREACH_DNS_SERVERS,
-    smtpRelayUrl: env.OUTREACH_SMTP_RELAY_URL,
-    senderConcurrency: env.OUTREACH_SENDER_CONCURRENCY,
-    mxConnections: env.OUTREACH_MX_CONNECTIONS,
-    senderThreads: env.OUTREACH_SENDER_THREADS,
-    bouncePort: env.OUTREACH_BOUNCE_PORT,
-    bounceHost: env.OUTREACH_BOUNCE_HOST,
-    bounceAddress: env.OUTREACH_BOUNCE_ADDRESS,
-    webhookUrls: env.OUTREACH_WEBHOOK_URLS,
-    webhookSecret: env.OUTREACH_WEBHOOK_SECRET,
-    heloName: env.OUTREACH_HELO_NAME,
-    practiceName: env.OUTREACH_PRACTICE_NAME,
-    practicePhone: env.OUTREACH_PRACTICE_PHONE,
-    practiceAddress: env.OUTREACH_PRACTICE_ADDRESS,
-    practiceTimeZone: env.OUTREACH_PRACTICE_TIME_ZONE,
-    consentFollowMs: env.OUTREACH_CONSENT_FOLLOW_MS,
-    openFhirEndpoints: env.OUTREACH_OPEN_FHIR_ENDPOINTS,
-    salesforce: {
-      loginUrl: env.SF_LOGIN_URL,
-      clientId: env.SF_CLIENT_ID,
-      username: env.SF_USERNAME,
-      jwtKeyFile: env.SF_JWT_KEY_FILE,
-    },
+    ...Object.fromEntries(Object.entries(sources).map(([key, variable]) => [key, env[variable]])),
+    salesforce: Object.fromEntries(Object.entries(salesforceSources).map(([key, variable]) => [key, env[variable]])),
   };
   const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
   const parsed = ConfigSchema.safeParse({ ...defined, ...overrides, home });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    if (issue.path[0] === 'consentFollowMs') {
-      throw fail('INVALID_CONFIG', `OUTREACH_CONSENT_FOLLOW_MS ${issue.message}`, { field: 'OUTREACH_CONSENT_FOLLOW_MS' });
-    }
-    throw new Error(`Invalid configuration at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    const field = variableOf(issue.path);
+    throw fail('INVALID_CONFIG', `${field} ${issue.message}`, { field });
   }
   if (parsed.data.webhookUrls.length > 0 && !parsed.data.webhookSecret) {
-    throw new Error('Invalid configuration at webhookSecret: OUTREACH_WEBHOOK_URLS needs OUTREACH_WEBHOOK_SECRET');
+    throw fail('INVALID_CONFIG', 'OUTREACH_WEBHOOK_SECRET must be set when OUTREACH_WEBHOOK_URLS is', { field: 'OUTREACH_WEBHOOK_SECRET' });
   }
   return parsed.data;
 }

@@ -1,4 +1,4 @@
-// The configuration reads OUTREACH_CONSENT_FOLLOW_MS: how often an open segment index follows the authorization history.
+// The configuration: OUTREACH_CONSENT_FOLLOW_MS, and every bad setting refused with INVALID_CONFIG naming the variable it came from.
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../connector/config.js';
 import { OutreachError } from '../../connector/errors.js';
@@ -38,5 +38,36 @@ describe('OUTREACH_CONSENT_FOLLOW_MS', () => {
     }
     expect(rejection('99')!.message).toBe('OUTREACH_CONSENT_FOLLOW_MS must be 0 (do not follow) or 100 to 60000 ms');
     expect(rejection('fast')!.message).toBe('OUTREACH_CONSENT_FOLLOW_MS must be a whole number of milliseconds');
+  });
+});
+
+describe('a bad setting', () => {
+  const refusal = (env: Record<string, string>) => {
+    try {
+      loadConfig({ OUTREACH_HOME: home, ...env });
+    } catch (err) {
+      if (err instanceof OutreachError) return err;
+      throw err;
+    }
+    throw new Error('expected INVALID_CONFIG');
+  };
+
+  it('is refused with INVALID_CONFIG naming the environment variable it came from, and the reason', () => {
+    for (const [variable, value, reason] of [
+      ['OUTREACH_MX_CONNECTIONS', '1000', /100/],
+      ['OUTREACH_SENDER_THREADS', 'two', /number/i],
+      ['OUTREACH_API_PORT', '70000', /65535/],
+      ['SF_LOGIN_URL', 'not a url', /URL/i],
+    ] as const) {
+      const err = refusal({ [variable]: value });
+      expect([err.code, err.details]).toEqual(['INVALID_CONFIG', { field: variable }]);
+      expect(err.message.startsWith(`${variable} `)).toBe(true);
+      expect(err.message).toMatch(reason);
+    }
+  });
+
+  it('names the missing webhook secret when webhook endpoints are set', () => {
+    const err = refusal({ OUTREACH_WEBHOOK_URLS: 'https://crm.example.org/hooks' });
+    expect([err.code, err.message, err.details]).toEqual(['INVALID_CONFIG', 'OUTREACH_WEBHOOK_SECRET must be set when OUTREACH_WEBHOOK_URLS is', { field: 'OUTREACH_WEBHOOK_SECRET' }]);
   });
 });

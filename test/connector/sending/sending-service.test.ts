@@ -104,7 +104,7 @@ describe('sending service', () => {
     expect(loadConfig({ OUTREACH_HOME: '/tmp/outreach-config-only' }).bouncePort).toBeUndefined();
     expect(() => loadConfig({ OUTREACH_HOME: '/tmp/outreach-config-only', OUTREACH_WEBHOOK_URLS: 'https://crm.example.org/hooks' })).toThrow(/WEBHOOK_SECRET/);
     expect(() => loadConfig({ OUTREACH_HOME: '/tmp/outreach-config-only', OUTREACH_WEBHOOK_URLS: 'http://crm.example.org/hooks', OUTREACH_WEBHOOK_SECRET: secret })).toThrow(/https/);
-    expect(() => loadConfig({ OUTREACH_HOME: '/tmp/outreach-config-only', OUTREACH_WEBHOOK_URLS: 'https://crm.example.org/hooks', OUTREACH_WEBHOOK_SECRET: 'short' })).toThrow(/webhookSecret/);
+    expect(() => loadConfig({ OUTREACH_HOME: '/tmp/outreach-config-only', OUTREACH_WEBHOOK_URLS: 'https://crm.example.org/hooks', OUTREACH_WEBHOOK_SECRET: 'short' })).toThrow(/^OUTREACH_WEBHOOK_SECRET /);
   });
 
   it('runs the bounce listener and posts signed, PHI-free webhooks for outcomes, opens, bounces and one-click unsubscribes from its loop', async () => {
