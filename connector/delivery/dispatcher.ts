@@ -346,7 +346,7 @@ export class Dispatcher {
     return completion.state;
   }
 
-  /** Records the buffered outcomes in one transaction (one at a time, in order). */
+  /** Records the buffered outcomes in one transaction (one at a time, in order); never rejects. */
   flush(): Promise<void> {
     const items = this.pending;
     if (items.length === 0) return this.flushing;
@@ -355,6 +355,11 @@ export class Dispatcher {
       let kept: boolean[];
       try {
         kept = await this.o.outbox.finishMany(this.workerId, items, this.o.recordWithOutcomes);
+      } catch (err) {
+        // The store failed: these messages stay claimed and go again once their leases end (flagged as possible
+        // duplicates). Later flushes still run: one failure must not stop this dispatcher recording anything.
+        this.o.log.error({ err: err as Error, worker: this.workerId, messages: items.length }, 'outcomes not recorded; the messages are retried when their leases end');
+        return;
       } finally {
         // Recorded (or to be retried by whoever claims after the lease ends): stop renewing either way.
         for (const { message } of items) this.leased.delete(message.id);

@@ -312,6 +312,34 @@ describe('dispatcher', () => {
     expect(await db.query('SELECT 1 FROM webhook_deliveries WHERE event_id LIKE $1', [`outcome:${claimed!.id}:%`])).toHaveLength(0);
   });
 
+  it('survives a store failure while recording: those messages go again when their leases end (flagged), and later outcomes are recorded', async () => {
+    let failNext = true;
+    const flaky: Outbox = {
+      ...outbox,
+      finishMany: async (worker, items, alongside) => {
+        if (failNext) {
+          failNext = false;
+          throw fail('STORE_UNAVAILABLE', 'the database connection was lost');
+        }
+        return outbox.finishMany(worker, items, alongside);
+      },
+    };
+    await outbox.enqueue(['a', 'b'].map((k) => ({ campaignId: 'flaky', templateVersion: 1, patientId: `valid.test|news-${k}`, purpose: 'marketing', deliveryMode: 'tls-required' as const })));
+    const d = dispatcher({ outbox: flaky, leaseMs: 60_000 });
+    expect(await d.drain()).toMatchObject({ claimed: 2, delivered: 2 });
+    // Sent, but the outcome was not kept: still claimed.
+    for (const k of ['a', 'b']) expect(await outbox.byIdempotencyKey(`flaky:1:valid.test|news-${k}`)).toMatchObject({ state: 'sending' });
+    // The same dispatcher records the next outcomes: one failure did not wedge it.
+    await outbox.enqueue([{ campaignId: 'flaky', templateVersion: 1, patientId: 'valid.test|news-c', purpose: 'marketing', deliveryMode: 'tls-required' }]);
+    expect(await d.drain()).toMatchObject({ claimed: 1, delivered: 1 });
+    expect(await outbox.byIdempotencyKey('flaky:1:valid.test|news-c')).toMatchObject({ state: 'delivered' });
+    // After the leases end, the unrecorded two go again and are flagged as possible duplicates.
+    clock = new Date(clock.getTime() + 61_000);
+    expect(await d.drain()).toMatchObject({ claimed: 2, delivered: 2 });
+    for (const k of ['a', 'b']) expect(await outbox.byIdempotencyKey(`flaky:1:valid.test|news-${k}`)).toMatchObject({ state: 'delivered', possibleDuplicate: true, attempts: 2 });
+    expect(world.sinks.valid.messages).toHaveLength(5);
+  });
+
   it('refuses a DKIM key that is not RSA-2048', async () => {
     const { generateKeyPairSync } = await import('node:crypto');
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
