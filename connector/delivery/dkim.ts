@@ -92,6 +92,11 @@ export function createDkimSigner(options: DkimOptions): DkimSigner {
 
 const signers = new WeakMap<KeyObject, Map<string, DkimSigner>>();
 
+/** What, besides the key, makes two signers differ: domain, selector and the signed fields. */
+export function dkimSignerName(options: DkimOptions): string {
+  return `${options.domainName}|${options.keySelector}|${(options.headerFieldNames ?? []).join(':')}`;
+}
+
 /** One signer per key, domain and selector (a sending thread signs every message of a campaign with the same). */
 export function dkimSignerFor(options: DkimOptions): DkimSigner {
   let byName = signers.get(options.privateKey);
@@ -99,7 +104,7 @@ export function dkimSignerFor(options: DkimOptions): DkimSigner {
     byName = new Map();
     signers.set(options.privateKey, byName);
   }
-  const name = `${options.domainName}|${options.keySelector}|${(options.headerFieldNames ?? []).join(':')}`;
+  const name = dkimSignerName(options);
   let signer = byName.get(name);
   if (!signer) {
     signer = createDkimSigner(options);

@@ -3,7 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { Log } from '../logger.js';
 import { silentLog } from '../logger.js';
-import type { DkimOptions } from './dkim.js';
+import { dkimSignerName, type DkimOptions } from './dkim.js';
 import { noTls } from './tls-evidence.js';
 import type { ConnectionOptions, Connections, SendOutcome, WireRequest } from './transport.js';
 
@@ -83,7 +83,7 @@ export function createThreadedConnections(options: SendingThreadOptions): Connec
       byName = new Map();
       keyIds.set(key.privateKey, byName);
     }
-    const name = `${key.domainName}|${key.keySelector}|${(key.headerFieldNames ?? []).join(':')}`;
+    const name = dkimSignerName(key);
     let id = byName.get(name);
     if (id === undefined) {
       id = nextKey++;
