@@ -30,7 +30,8 @@ const canary = {
   mrns: ['MRN-CANARY-58213', 'MRN-CANARY-77104'],
   cities: ['Vexburgh-on-Tarn'],
   conditions: ['Canarypox hyperglycaemic syndrome', 'Quillfeather nephropathy'],
-  a1c: ['13.77', '12.93'],
+  // One-digit integer part, matched only with no digit either side: a timestamp's seconds ("…:12.93…") cannot match.
+  a1c: ['9.417', '8.623'],
 };
 const needles = Object.values(canary).flat();
 const mr = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] };
@@ -108,7 +109,10 @@ const control = 'CONTROL-plaintext-Xq9Vt2';
 function hitsIn(bytes: Uint8Array, where: string): string[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lower = Buffer.from(buf.toString('latin1').toLowerCase(), 'latin1');
-  return [...needles, control].filter((n) => lower.includes(Buffer.from(n.toLowerCase(), 'utf8'))).map((n) => `${where}: ${n}`);
+  const text = lower.toString('latin1');
+  const found = (n: string) =>
+    /^\d\.\d+$/.test(n) ? new RegExp(`(?<![0-9])${n.replace('.', '\\.')}(?![0-9])`).test(text) : lower.includes(Buffer.from(n.toLowerCase(), 'utf8'));
+  return [...needles, control].filter(found).map((n) => `${where}: ${n}`);
 }
 
 function scanFolder(dir: string): { files: number; bytes: number; hits: string[] } {
@@ -235,7 +239,7 @@ describe.each(storeKinds)('canary on %s', (kind) => {
       expect([facts.given, facts.family, facts.birthDate, facts.mrn, facts.city]).toEqual([
         canary.given[0], canary.family[0], canary.birthDates[0], canary.mrns[0], canary.cities[0],
       ]);
-      expect(facts.a1c?.value).toBe(13.77);
+      expect(facts.a1c?.value).toBe(9.417);
       expect(facts.conditions[0]?.codes[0]?.display).toBe(canary.conditions[0]);
       expect(await app.facts.findByMrn(canary.mrns[1]!)).toHaveLength(1);
       expect(await app.facts.countQuarantine()).toBeGreaterThanOrEqual(1);
